@@ -1,0 +1,444 @@
+// Admin command set: Identify, Get Log Page, Get/Set Features, Asynchronous Event Request,
+// Keep Alive, Abort. Discovery controllers accept the subset the spec allows them.
+import { AdminOpcode, Csi, DISCOVERY_NQN, FeatureId, IdentifyCns, LogPage, NVME_VERSION, NvmOpcode, Oaes } from '../protocol/constants.js';
+import { encodeDiscoveryLog } from '../protocol/discovery-log.js';
+import {
+  encodeCommandSetCombinations,
+  encodeIdentifyController,
+  encodeIdentifyCsIndependentNs,
+  encodeIdentifyNamespace,
+  encodeIdentifyNvmController,
+  encodeNsDescriptors,
+  encodeNsList,
+  type IdentifyControllerFields,
+} from '../protocol/identify.js';
+import {
+  Effects,
+  ERROR_LOG_ENTRY_SIZE,
+  bytesToDataUnits,
+  decodeGetLogPage,
+  encodeChangedNsList,
+  encodeEffectsLog,
+  encodeFirmwareSlotLog,
+  encodeSmartLog,
+  writeErrorLogEntry,
+} from '../protocol/log-pages.js';
+import { cdw } from '../protocol/sqe.js';
+import { Status } from '../protocol/status.js';
+import { ABORT_LIMIT, AER_LIMIT, Controller, ERROR_LOG_ENTRIES } from './controller.js';
+import type { Namespace } from './namespace.js';
+import { ASYNC, sendData, type NvmeRequest } from './request.js';
+
+const NSID_ALL = 0xffffffff;
+/** Composite temperature reported: 35 °C. */
+const TEMPERATURE_K = 308;
+
+export function executeAdmin(ctrl: Controller, req: NvmeRequest): number {
+  const op = req.opcode;
+  if (ctrl.isDiscovery) {
+    // A discovery controller implements only these (NVMe Base 2.0, 3.1.3.3).
+    if (op !== AdminOpcode.Identify && op !== AdminOpcode.GetLogPage && op !== AdminOpcode.KeepAlive &&
+        op !== AdminOpcode.GetFeatures && op !== AdminOpcode.SetFeatures && op !== AdminOpcode.AsyncEventRequest) {
+      return Status.InvalidOpcode;
+    }
+  }
+  switch (op) {
+    case AdminOpcode.Identify:
+      return identify(ctrl, req);
+    case AdminOpcode.GetLogPage:
+      return getLogPage(ctrl, req);
+    case AdminOpcode.GetFeatures:
+      return getFeatures(ctrl, req);
+    case AdminOpcode.SetFeatures:
+      return setFeatures(ctrl, req);
+    case AdminOpcode.AsyncEventRequest: {
+      const st = ctrl.addAer(req);
+      return st < 0 ? ASYNC : st;
+    }
+    case AdminOpcode.KeepAlive:
+      return Status.Success; // the transport already counted it as traffic
+    case AdminOpcode.Abort:
+      // Commands complete as soon as their data is in; there is never one to abort. Bit 0 = not aborted.
+      req.result0 = 1;
+      return Status.Success;
+    default:
+      return Status.InvalidOpcode;
+  }
+}
+
+// ---- Identify ----
+
+export function identifyControllerFields(ctrl: Controller): IdentifyControllerFields {
+  const s = ctrl.subsys;
+  const t = ctrl.target;
+  const disc = ctrl.isDiscovery;
+  const ioccsz = disc ? 4 : (64 + (t.ports.get(ctrl.portid)?.inlineDataSize ?? 0)) / 16;
+  return {
+    vid: 0,
+    ssvid: 0,
+    serial: s.serial,
+    model: s.model,
+    firmware: s.firmware,
+    rab: 6,
+    ieeeOui: 0,
+    cmic: disc ? 0 : 0x02, // several controllers may share the subsystem's namespaces
+    mdts: Math.log2(t.limits.maxTransferSize / 4096),
+    cntlid: ctrl.cntlid,
+    version: NVME_VERSION,
+    oaes: disc ? Oaes.DiscoveryChange : Oaes.NsAttr,
+    ctratt: 1, // 128-bit host identifier
+    cntrltype: disc ? 2 : 1,
+    oacs: 0,
+    acl: ABORT_LIMIT - 1,
+    aerl: AER_LIMIT - 1,
+    frmw: 0x03, // one slot, read-only
+    lpa: disc ? 0x04 : 0x07, // SMART per namespace, effects log, extended data (LPO)
+    elpe: ERROR_LOG_ENTRIES - 1,
+    wctemp: disc ? 0 : 0x0157,
+    cctemp: disc ? 0 : 0x0175,
+    kas: 10, // 100 ms units: 1 s granularity
+    sqes: disc ? 0 : 0x66,
+    cqes: disc ? 0 : 0x44,
+    maxcmd: disc ? 32 : t.limits.maxQueueSize,
+    nn: disc ? 0 : s.maxNsid,
+    // Compare, Dataset Management, Write Zeroes, Verify.
+    oncs: disc ? 0 : 0x01 | 0x04 | 0x08 | 0x80,
+    fuses: 0,
+    fna: 0,
+    vwc: disc ? 0 : 0x07, // volatile write cache present; Flush to all namespaces supported
+    sgls: 0x100001, // SGLs without alignment; SGL data block with address as offset
+    mnan: 0,
+    subnqn: disc ? DISCOVERY_NQN : s.nqn,
+    ioccsz,
+    iorcsz: 1,
+    icdoff: 0,
+    fcatt: 0, // dynamic controller model
+    msdbd: 1,
+    ps0MaxPowerCw: disc ? 0 : 900,
+  };
+}
+
+function identifyNamespace(ctrl: Controller, ns: Namespace): Buffer {
+  const lbaf = ns.lbaSize === 4096 ? 1 : 0;
+  const nuse = BigInt(Math.ceil(ns.device.allocatedBytes / ns.lbaSize));
+  const optimalLbas = Math.max(1, 4096 / ns.lbaSize);
+  return encodeIdentifyNamespace({
+    nsze: BigInt(ns.nlb),
+    ncap: BigInt(ns.nlb),
+    nuse: nuse > BigInt(ns.nlb) ? BigInt(ns.nlb) : nuse,
+    // Thin provisioning, deallocated-or-unwritten error reporting off, NPWG/NPWA/NPDG/NPDA/NOWS valid.
+    nsfeat: 0x01 | 0x10,
+    flbas: lbaf,
+    lbaFormats: [
+      { ms: 0, lbads: 9, rp: 1 },
+      { ms: 0, lbads: 12, rp: 0 },
+    ],
+    nmic: ctrl.subsys.isDiscovery ? 0 : 1,
+    dlfeat: 0x01 | 0x08, // deallocated blocks read as zeroes; Write Zeroes may deallocate
+    nvmcapBytes: BigInt(ns.device.capacityBytes),
+    npwg: optimalLbas,
+    npwa: optimalLbas,
+    npdg: optimalLbas,
+    npda: optimalLbas,
+    nows: optimalLbas,
+    anagrpid: 0,
+    nguid: ns.ids.nguid,
+    eui64: ns.ids.eui64,
+  });
+}
+
+function identify(ctrl: Controller, req: NvmeRequest): number {
+  const cdw10 = cdw(req.sqe, 10);
+  const cdw11 = cdw(req.sqe, 11);
+  const cns = cdw10 & 0xff;
+  const csi = cdw11 >>> 24;
+  const subsys = ctrl.subsys;
+  const nsidInvalid = (): number => (req.nsid === 0 || req.nsid === NSID_ALL || req.nsid > subsys.maxNsid ? Status.InvalidNamespace : -1);
+
+  if (ctrl.isDiscovery && cns !== IdentifyCns.Controller) return Status.InvalidField;
+  switch (cns) {
+    case IdentifyCns.Controller:
+      sendData(req, encodeIdentifyController(identifyControllerFields(ctrl)));
+      return Status.Success;
+    case IdentifyCns.Namespace: {
+      if (nsidInvalid() >= 0) return nsidInvalid();
+      const ns = subsys.activeNamespace(req.nsid);
+      // An inactive but valid NSID returns a zero-filled structure.
+      sendData(req, ns ? identifyNamespace(ctrl, ns) : Buffer.alloc(4096));
+      return Status.Success;
+    }
+    case IdentifyCns.ActiveNsList:
+      if (req.nsid >= 0xfffffffe) return Status.InvalidNamespace;
+      sendData(req, encodeNsList(subsys.activeNsids(), req.nsid));
+      return Status.Success;
+    case IdentifyCns.CsActiveNsList: {
+      if (req.nsid >= 0xfffffffe) return Status.InvalidNamespace;
+      const ids = subsys.activeNsids().filter((id) => Controller.csiFor(subsys.namespaces.get(id)!.device.kind) === csi);
+      sendData(req, encodeNsList(ids, req.nsid));
+      return Status.Success;
+    }
+    case IdentifyCns.NsDescriptors: {
+      if (nsidInvalid() >= 0) return nsidInvalid();
+      const ns = subsys.activeNamespace(req.nsid);
+      if (!ns) return Status.InvalidNamespace;
+      sendData(req, encodeNsDescriptors({ ...ns.ids, csi: Controller.csiFor(ns.device.kind) }));
+      return Status.Success;
+    }
+    case IdentifyCns.CsIndependentNamespace: {
+      if (nsidInvalid() >= 0) return nsidInvalid();
+      const ns = subsys.activeNamespace(req.nsid);
+      sendData(req, ns ? encodeIdentifyCsIndependentNs({ nsfeat: 0x11, nmic: 1, anagrpid: 0, ready: true }) : Buffer.alloc(4096));
+      return Status.Success;
+    }
+    case IdentifyCns.CsController:
+      if (csi !== Csi.Nvm) return Status.InvalidField;
+      // No extra limits: Verify / Write Zeroes up to what fits in NLB, DSM up to 256 ranges.
+      sendData(req, encodeIdentifyNvmController({ vsl: 0, wzsl: 0, wusl: 0, dmrl: 0, dmrsl: 0, dmsl: 0n }));
+      return Status.Success;
+    case IdentifyCns.CsNamespace: {
+      if (csi !== Csi.Nvm) return Status.InvalidField;
+      if (nsidInvalid() >= 0) return nsidInvalid();
+      // NVM command set specific namespace: no extended LBA formats or PI; all zero is correct.
+      sendData(req, Buffer.alloc(4096));
+      return Status.Success;
+    }
+    case IdentifyCns.CommandSetCombinations:
+      sendData(req, encodeCommandSetCombinations(1n << BigInt(Csi.Nvm)));
+      return Status.Success;
+    default:
+      return Status.InvalidField;
+  }
+}
+
+// ---- Log pages ----
+
+const ADMIN_EFFECTS = new Map<number, number>([
+  [AdminOpcode.GetLogPage, Effects.CSUPP],
+  [AdminOpcode.Identify, Effects.CSUPP],
+  [AdminOpcode.Abort, Effects.CSUPP],
+  [AdminOpcode.SetFeatures, Effects.CSUPP],
+  [AdminOpcode.GetFeatures, Effects.CSUPP],
+  [AdminOpcode.AsyncEventRequest, Effects.CSUPP],
+  [AdminOpcode.KeepAlive, Effects.CSUPP],
+]);
+
+const IO_EFFECTS = new Map<number, number>([
+  [NvmOpcode.Flush, Effects.CSUPP | Effects.LBCC],
+  [NvmOpcode.Write, Effects.CSUPP | Effects.LBCC],
+  [NvmOpcode.Read, Effects.CSUPP],
+  [NvmOpcode.Compare, Effects.CSUPP],
+  [NvmOpcode.WriteZeroes, Effects.CSUPP | Effects.LBCC],
+  [NvmOpcode.DatasetManagement, Effects.CSUPP | Effects.LBCC],
+  [NvmOpcode.Verify, Effects.CSUPP],
+]);
+
+function smartLog(ctrl: Controller, nsid: number): Buffer {
+  const nss = nsid === NSID_ALL || nsid === 0 ? [...ctrl.subsys.namespaces.values()] : [ctrl.subsys.namespaces.get(nsid)!];
+  let br = 0n, bw = 0n, rc = 0n, wc = 0n, busyMs = 0;
+  for (const ns of nss) {
+    br += BigInt(ns.stats.bytesRead);
+    bw += BigInt(ns.stats.bytesWritten);
+    rc += BigInt(ns.stats.readCommands);
+    wc += BigInt(ns.stats.writeCommands);
+    busyMs += ns.stats.busyMs;
+  }
+  const uptimeMs = Date.now() - ctrl.target.startedAt;
+  return encodeSmartLog({
+    criticalWarning: 0,
+    temperatureK: TEMPERATURE_K,
+    availableSpare: 100,
+    spareThreshold: 10,
+    percentageUsed: 0,
+    dataUnitsRead: bytesToDataUnits(br),
+    dataUnitsWritten: bytesToDataUnits(bw),
+    hostReadCommands: rc,
+    hostWriteCommands: wc,
+    controllerBusyMinutes: BigInt(Math.floor(busyMs / 60000)),
+    powerCycles: 1n,
+    powerOnHours: BigInt(Math.floor(uptimeMs / 3_600_000)),
+    unsafeShutdowns: 0n,
+    mediaErrors: 0n,
+    errorLogEntries: ctrl.errorCount,
+  });
+}
+
+function getLogPage(ctrl: Controller, req: NvmeRequest): number {
+  const s = req.sqe;
+  const lp = decodeGetLogPage(cdw(s, 10), cdw(s, 11), cdw(s, 12), cdw(s, 13), cdw(s, 14));
+  if (lp.offset % 4 !== 0) return Status.InvalidField;
+  let page: Buffer;
+  if (ctrl.isDiscovery) {
+    if (lp.lid !== LogPage.Discovery) return Status.InvalidLogPage;
+    page = encodeDiscoveryLog(ctrl.target.genctr, ctrl.target.discoveryEntries(ctrl.hostnqn, ctrl.portid, localAddressOf(ctrl)));
+  } else {
+    switch (lp.lid) {
+      case LogPage.ErrorInfo: {
+        page = Buffer.alloc(ERROR_LOG_ENTRIES * ERROR_LOG_ENTRY_SIZE);
+        ctrl.errorEntries().forEach((e, i) => writeErrorLogEntry(page, i * ERROR_LOG_ENTRY_SIZE, e));
+        break;
+      }
+      case LogPage.Smart:
+        if (req.nsid !== NSID_ALL && req.nsid !== 0 && !ctrl.subsys.activeNamespace(req.nsid)) return Status.InvalidNamespace;
+        page = smartLog(ctrl, req.nsid);
+        break;
+      case LogPage.FirmwareSlot:
+        page = encodeFirmwareSlotLog(1, [ctrl.subsys.firmware]);
+        break;
+      case LogPage.ChangedNsList:
+        page = encodeChangedNsList([...ctrl.changedNs].sort((a, b) => a - b));
+        if (!lp.rae) ctrl.changedNs.clear();
+        break;
+      case LogPage.CommandEffects:
+        if (lp.csi !== Csi.Nvm) return Status.InvalidField;
+        page = encodeEffectsLog(ADMIN_EFFECTS, IO_EFFECTS);
+        break;
+      default:
+        return Status.InvalidLogPage;
+    }
+  }
+  ctrl.logRead(lp.lid, lp.rae);
+  // Honour LPO; bytes past the end of the page read as zeroes.
+  const out = Buffer.alloc(Math.min(lp.length, req.dataLength));
+  if (lp.offset < page.length) page.copy(out, 0, lp.offset, Math.min(page.length, lp.offset + out.length));
+  else if (lp.offset > page.length) return Status.InvalidField;
+  sendData(req, out);
+  return Status.Success;
+}
+
+function localAddressOf(ctrl: Controller): string {
+  return ctrl.queues.get(0)?.localAddress ?? '';
+}
+
+// ---- Features ----
+
+const SEL_CURRENT = 0;
+const SEL_SUPPORTED = 3;
+const CHANGEABLE = 1 << 2;
+
+function getFeatures(ctrl: Controller, req: NvmeRequest): number {
+  const cdw10 = cdw(req.sqe, 10);
+  const fid = cdw10 & 0xff;
+  const sel = (cdw10 >> 8) & 0x7;
+  const changeable = new Set<number>([
+    FeatureId.TemperatureThreshold, FeatureId.ErrorRecovery, FeatureId.VolatileWriteCache, FeatureId.NumberOfQueues,
+    FeatureId.AsyncEventConfig, FeatureId.KeepAliveTimer, FeatureId.Timestamp, FeatureId.HostBehavior, FeatureId.WriteAtomicity,
+  ]);
+  const discAllowed = fid === FeatureId.AsyncEventConfig || fid === FeatureId.KeepAliveTimer;
+  if (ctrl.isDiscovery && !discAllowed) return Status.InvalidField;
+  if (sel === SEL_SUPPORTED) {
+    if (!known(fid)) return Status.InvalidField;
+    req.result0 = changeable.has(fid) ? CHANGEABLE : 0;
+    return Status.Success;
+  }
+  const dflt = sel !== SEL_CURRENT; // default and saved values are the power-on defaults
+  switch (fid) {
+    case FeatureId.Arbitration:
+    case FeatureId.PowerManagement:
+    case FeatureId.ErrorRecovery:
+    case FeatureId.WriteAtomicity:
+    case FeatureId.NonOpPowerState:
+    case FeatureId.SoftwareProgressMarker:
+      req.result0 = dflt ? 0 : ctrl.features.get(fid) ?? 0;
+      return Status.Success;
+    case FeatureId.TemperatureThreshold: {
+      // THSEL (cdw11 bits 21:20): 0 = over-temperature, 1 = under-temperature threshold.
+      const under = ((cdw(req.sqe, 11) >> 20) & 3) === 1;
+      req.result0 = under ? 0 : dflt ? 0x0157 : ctrl.features.get(fid) ?? 0x0157;
+      return Status.Success;
+    }
+    case FeatureId.VolatileWriteCache:
+      req.result0 = dflt ? 1 : ctrl.features.get(fid) ?? 1;
+      return Status.Success;
+    case FeatureId.NumberOfQueues: {
+      const n = ctrl.ioQueuesGranted - 1;
+      req.result0 = (n & 0xffff) | ((n & 0xffff) << 16);
+      return Status.Success;
+    }
+    case FeatureId.AsyncEventConfig:
+      req.result0 = dflt ? 0 : ctrl.features.get(fid) ?? 0;
+      return Status.Success;
+    case FeatureId.KeepAliveTimer:
+      req.result0 = ctrl.kato;
+      return Status.Success;
+    case FeatureId.Timestamp: {
+      const b = Buffer.alloc(8);
+      const base = ctrl.timestampBase;
+      const ms = base ? base.hostMs + (Date.now() - base.at) : Date.now() - ctrl.target.startedAt;
+      b.writeUIntLE(ms, 0, 6);
+      b[6] = base ? 1 << 1 : 0; // Timestamp Origin: 1 = set by host, 0 = since reset
+      sendData(req, b);
+      return Status.Success;
+    }
+    case FeatureId.HostBehavior:
+      sendData(req, dflt ? Buffer.alloc(512) : ctrl.hostBehavior);
+      return Status.Success;
+    case FeatureId.HostIdentifier:
+      sendData(req, ctrl.hostid);
+      return Status.Success;
+    default:
+      return Status.InvalidField;
+  }
+}
+
+function known(fid: number): boolean {
+  return [0x01, 0x02, 0x04, 0x05, 0x06, 0x07, 0x0a, 0x0b, 0x0e, 0x0f, 0x11, 0x16, 0x80, 0x81].includes(fid);
+}
+
+function setFeatures(ctrl: Controller, req: NvmeRequest): number {
+  const cdw10 = cdw(req.sqe, 10);
+  const cdw11 = cdw(req.sqe, 11);
+  const fid = cdw10 & 0xff;
+  if (cdw10 & (1 << 31)) return Status.FeatureNotSaveable; // SV: nothing is saveable
+  if (ctrl.isDiscovery && fid !== FeatureId.AsyncEventConfig && fid !== FeatureId.KeepAliveTimer) return Status.InvalidField;
+  switch (fid) {
+    case FeatureId.NumberOfQueues: {
+      const nsqr = cdw11 & 0xffff;
+      const ncqr = cdw11 >>> 16;
+      if (nsqr === 0xffff || ncqr === 0xffff) return Status.InvalidField;
+      // Queue counts may be set once per controller, before I/O queues exist (NVMe Base 5.27.1.7).
+      if (ctrl.queues.size > 1) return Status.CommandSequenceError;
+      const granted = Math.min(Math.min(nsqr, ncqr) + 1, ctrl.subsys.qidMax);
+      ctrl.ioQueuesGranted = granted;
+      ctrl.numQueuesSet = true;
+      req.result0 = (granted - 1) | ((granted - 1) << 16);
+      return Status.Success;
+    }
+    case FeatureId.AsyncEventConfig: {
+      const supported = ctrl.isDiscovery ? Oaes.DiscoveryChange : Oaes.NsAttr;
+      ctrl.features.set(fid, (cdw11 & supported) >>> 0);
+      return Status.Success;
+    }
+    case FeatureId.KeepAliveTimer:
+      ctrl.kato = cdw11;
+      ctrl.restartKeepAlive();
+      return Status.Success;
+    case FeatureId.VolatileWriteCache:
+      ctrl.features.set(fid, cdw11 & 1);
+      return Status.Success;
+    case FeatureId.TemperatureThreshold:
+      if (((cdw11 >> 20) & 3) > 1) return Status.InvalidField;
+      if (((cdw11 >> 20) & 3) === 0) ctrl.features.set(fid, cdw11 & 0xffff);
+      return Status.Success;
+    case FeatureId.ErrorRecovery:
+    case FeatureId.WriteAtomicity:
+    case FeatureId.SoftwareProgressMarker:
+      ctrl.features.set(fid, cdw11);
+      return Status.Success;
+    case FeatureId.Timestamp:
+      if (!req.data || req.data.length < 8) return Status.DataSglLengthInvalid;
+      ctrl.timestampBase = { hostMs: req.data.readUIntLE(0, 6), at: Date.now() };
+      return Status.Success;
+    case FeatureId.HostBehavior:
+      if (!req.data || req.data.length < 512) return Status.DataSglLengthInvalid;
+      ctrl.hostBehavior = Buffer.from(req.data.subarray(0, 512));
+      return Status.Success;
+    case FeatureId.HostIdentifier:
+      return Status.CommandSequenceError; // fixed by Connect on fabrics
+    case FeatureId.Arbitration:
+    case FeatureId.PowerManagement:
+    case FeatureId.NonOpPowerState:
+      return Status.FeatureNotChangeable;
+    default:
+      return Status.InvalidField;
+  }
+}

@@ -1,0 +1,96 @@
+// The target: subsystems, the discovery subsystem, ports, and counters shared by transports.
+import type { Logger } from 'pino';
+import { DISCOVERY_NQN, Disc } from '../protocol/constants.js';
+import type { DiscoveryEntry } from '../protocol/discovery-log.js';
+import type { Controller } from './controller.js';
+import { Subsystem } from './subsystem.js';
+
+export interface PortRuntime {
+  portid: number;
+  adrfam: 'ipv4' | 'ipv6';
+  traddr: string;
+  trsvcid: number;
+  treq: number;
+  /** In-capsule data bytes accepted on I/O queues. */
+  inlineDataSize: number;
+}
+
+export interface TargetLimits {
+  /** Maximum data transfer size in bytes (MDTS), a power of two >= 4 KiB. */
+  maxTransferSize: number;
+  /** Largest I/O queue size granted (MQES + 1). */
+  maxQueueSize: number;
+  /** Largest H2CData PDU the host may send (MAXH2CDATA). */
+  maxH2CData: number;
+  /** Fixed in-capsule data limit of admin and fabrics commands. */
+  adminInlineDataSize: number;
+}
+
+export const DEFAULT_LIMITS: TargetLimits = {
+  maxTransferSize: 1024 * 1024,
+  maxQueueSize: 1024,
+  maxH2CData: 128 * 1024,
+  adminInlineDataSize: 8192,
+};
+
+export class TransportCounters {
+  connectionsAccepted = 0;
+  connectionsActive = 0;
+  termReqsSent = 0;
+  headerDigestErrors = 0;
+  dataDigestErrors = 0;
+  keepAliveTimeouts = 0;
+  connectRejects = new Map<string, number>();
+  reject(reason: string): void {
+    this.connectRejects.set(reason, (this.connectRejects.get(reason) ?? 0) + 1);
+  }
+}
+
+export class Target {
+  readonly subsystems = new Map<string, Subsystem>();
+  readonly discovery = new Subsystem({ nqn: DISCOVERY_NQN, allowAnyHost: true, allowedHosts: [], model: 'nvmf-emu discovery' }, true);
+  readonly ports = new Map<number, PortRuntime>();
+  readonly counters = new TransportCounters();
+  readonly startedAt = Date.now();
+  /** Discovery log generation counter: bumped on every change a host could see. */
+  genctr = 1n;
+  advertiseAddress = '';
+
+  constructor(
+    readonly log: Logger,
+    readonly limits: TargetLimits = DEFAULT_LIMITS,
+  ) {}
+
+  findSubsystem(nqn: string): Subsystem | undefined {
+    return nqn === DISCOVERY_NQN ? this.discovery : this.subsystems.get(nqn);
+  }
+
+  *allControllers(): Iterable<Controller> {
+    for (const c of this.discovery.controllers.values()) yield c;
+    for (const s of this.subsystems.values()) yield* s.controllers.values();
+  }
+
+  /** Something in the discovery log changed: new generation, and tell persistent discovery controllers. */
+  discoveryChanged(): void {
+    this.genctr++;
+    for (const c of this.discovery.controllers.values()) c.discoveryChanged();
+  }
+
+  /** Discovery log entries a host sees through one port: never 0.0.0.0, only what it may connect to. */
+  discoveryEntries(hostnqn: string, portid: number, localAddress: string): DiscoveryEntry[] {
+    const port = this.ports.get(portid);
+    if (!port) return [];
+    const wildcard = port.traddr === '0.0.0.0' || port.traddr === '::';
+    const traddr = this.advertiseAddress || (wildcard ? localAddress.replace(/^::ffff:/, '') : port.traddr);
+    const adrfam = traddr.includes(':') ? Disc.AdrfamIpv6 : Disc.AdrfamIpv4;
+    const base = { adrfam, treq: port.treq, portid, asqsz: 32, trsvcid: String(port.trsvcid), traddr };
+    const entries: DiscoveryEntry[] = [
+      { ...base, subtype: Disc.SubtypeCurrentDiscovery, eflags: Disc.EflagsEpcsd | Disc.EflagsDupRetInfo, subnqn: this.discovery.nqn },
+    ];
+    for (const s of this.subsystems.values()) {
+      if (!s.ports.has(portid) || !s.hostAllowed(hostnqn)) continue;
+      entries.push({ ...base, subtype: Disc.SubtypeNvm, eflags: 0, subnqn: s.nqn });
+    }
+    return entries;
+  }
+}

@@ -1,0 +1,56 @@
+// `nvm` emulation: memory-backed, fixed (possibly zero) read/write latency. The Optane-like
+// model; the device-engine issue replaces the latency function with the worker-thread model.
+import { DeviceOp, type BlockDevice, type DeviceOpCode, type DeviceTiming } from './block-device.js';
+import { SparseMemoryStore } from './sparse-memory-store.js';
+
+export interface NvmDeviceOptions {
+  capacityBytes: number;
+  lbaSize: number;
+  readLatencyNs?: number;
+  writeLatencyNs?: number;
+}
+
+export class NvmDevice implements BlockDevice {
+  readonly kind = 'nvm' as const;
+  readonly capacityBytes: number;
+  readonly lbaSize: number;
+  private readonly store: SparseMemoryStore;
+  private t: DeviceTiming;
+
+  constructor(o: NvmDeviceOptions) {
+    this.capacityBytes = o.capacityBytes;
+    this.lbaSize = o.lbaSize;
+    this.store = new SparseMemoryStore(o.capacityBytes);
+    this.t = { readLatencyNs: o.readLatencyNs ?? 0, writeLatencyNs: o.writeLatencyNs ?? 0 };
+  }
+
+  get allocatedBytes(): number {
+    return Math.min(this.store.allocatedBytes, this.capacityBytes);
+  }
+
+  readv(offset: number, length: number, out: Buffer[]): void {
+    this.store.readv(offset, length, out);
+  }
+  write(offset: number, src: Uint8Array, srcOff?: number, length?: number): void {
+    this.store.write(offset, src, srcOff, length);
+  }
+  zero(offset: number, length: number): void {
+    this.store.zero(offset, length);
+  }
+  equals(offset: number, data: Uint8Array): boolean {
+    return this.store.equals(offset, data);
+  }
+
+  latencyNs(op: DeviceOpCode): number {
+    if (op === DeviceOp.Read || op === DeviceOp.Compare || op === DeviceOp.Verify) return this.t.readLatencyNs;
+    if (op === DeviceOp.Write || op === DeviceOp.WriteZeroes) return this.t.writeLatencyNs;
+    return 0;
+  }
+
+  timing(): DeviceTiming {
+    return { ...this.t };
+  }
+  setTiming(t: Partial<DeviceTiming>): void {
+    this.t = { ...this.t, ...t };
+  }
+}

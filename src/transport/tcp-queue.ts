@@ -1,0 +1,523 @@
+// One NVMe/TCP connection = one NVMe queue pair. Receives PDUs with a byte-level state machine
+// (no concatenation of socket chunks; in-capsule data is sliced, H2C data copied once into the
+// command buffer), runs commands, and batches every PDU it sends per event-loop turn.
+import type { Socket } from 'node:net';
+import { executeAdmin } from '../controller/admin-commands.js';
+import type { Controller } from '../controller/controller.js';
+import { executeConnect, executeFabrics, type ConnectableQueue } from '../controller/fabrics-commands.js';
+import { executeIo } from '../controller/io-commands.js';
+import { ASYNC } from '../controller/request.js';
+import type { PortRuntime, Target } from '../controller/target.js';
+import { AdminOpcode, DataDirection, FabricsType, PduFlag, PduHlen, PduType, SglId, TermFes } from '../protocol/constants.js';
+import { crc32c, crc32cList } from '../protocol/digest.js';
+import {
+  CH_SIZE,
+  DIGEST_SIZE,
+  FieldOff,
+  decodeICReq,
+  encodeICResp,
+  encodeTermReq,
+  writeCapsuleRespHeader,
+  writeDataHeader,
+} from '../protocol/pdu.js';
+import { SqeOff, writeCqe } from '../protocol/sqe.js';
+import { Status } from '../protocol/status.js';
+import { ReqState, TcpRequest } from './tcp-request.js';
+
+const RX_HDR = 0;
+const RX_PAD = 1;
+const RX_DATA = 2;
+const RX_DDGST = 3;
+const RX_DEAD = 4;
+
+/** What the data phase of the PDU being received belongs to. */
+const SINK_CAPSULE = 0;
+const SINK_H2C = 1;
+const SINK_DISCARD = 2;
+
+const ICREQ_TIMEOUT_MS = 10_000;
+/** Stop reading from a host that does not read its completions (bounded memory). */
+const WRITE_HIGH_WATER = 8 * 1024 * 1024;
+/** Commands a queue may have beyond SQSIZE+1 (AERs are outstanding on the admin queue). */
+const POOL_SLACK = 8;
+
+export class TcpQueue implements ConnectableQueue {
+  qid = 0;
+  sqsize = 31;
+  ctrl: Controller | null = null;
+  readonly localAddress: string;
+  readonly remoteAddress: string;
+  readonly portid: number;
+  private hdgst = false;
+  private ddgst = false;
+  private established = false;
+  private sqhd = 0;
+  private inlineMax: number;
+
+  // receive state
+  private rx = RX_HDR;
+  private readonly hdr = Buffer.alloc(PduHlen.ICReq + DIGEST_SIZE);
+  private hdrHave = 0;
+  private hdrTotal = 0;
+  private padLeft = 0;
+  private dataLeft = 0;
+  private dataLen = 0;
+  private sink = SINK_DISCARD;
+  private sinkReq: TcpRequest | null = null;
+  private sinkBuf: Buffer | null = null;
+  private sinkOff = 0;
+  private pduFlags = 0;
+  private readonly ddgstBuf = Buffer.alloc(DIGEST_SIZE);
+  private ddgstHave = 0;
+
+  // requests
+  private readonly pool: TcpRequest[] = [];
+  private readonly free: TcpRequest[] = [];
+
+  // transmit
+  private out: Buffer[] = [];
+  private flushScheduled = false;
+  private readonly flushFn = (): void => this.flush();
+  private icTimer: NodeJS.Timeout | null;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly target: Target,
+    private readonly port: PortRuntime,
+    private readonly onClosed: (q: TcpQueue) => void,
+  ) {
+    this.localAddress = socket.localAddress ?? '';
+    this.remoteAddress = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.portid = port.portid;
+    this.inlineMax = target.limits.adminInlineDataSize;
+    socket.setNoDelay(true);
+    socket.on('data', (c: Buffer) => this.onData(c));
+    socket.on('error', () => {}); // 'close' follows; resets from vanished hosts are not ours to log
+    socket.on('close', () => this.onSocketClose());
+    socket.on('drain', () => socket.resume());
+    this.icTimer = setTimeout(() => this.close('no ICReq'), ICREQ_TIMEOUT_MS);
+    this.icTimer.unref();
+  }
+
+  bind(ctrl: Controller, qid: number, sqsize: number): void {
+    this.ctrl = ctrl;
+    this.qid = qid;
+    this.sqsize = sqsize;
+    if (qid > 0) this.inlineMax = this.port.inlineDataSize;
+  }
+
+  close(reason: string): void {
+    if (this.rx === RX_DEAD && this.socket.destroyed) return;
+    this.rx = RX_DEAD;
+    this.target.log.debug({ remote: this.remoteAddress, qid: this.qid, reason }, 'queue closed');
+    this.socket.destroy();
+  }
+
+  private onSocketClose(): void {
+    this.rx = RX_DEAD;
+    if (this.icTimer) clearTimeout(this.icTimer);
+    this.out = [];
+    const ctrl = this.ctrl;
+    this.ctrl = null;
+    if (ctrl) ctrl.detachQueue(this);
+    this.onClosed(this);
+  }
+
+  // ---------------------------------------------------------------- receive
+
+  private onData(chunk: Buffer): void {
+    let pos = 0;
+    const len = chunk.length;
+    while (pos < len) {
+      switch (this.rx) {
+        case RX_HDR: {
+          const want = (this.hdrTotal === 0 ? CH_SIZE : this.hdrTotal) - this.hdrHave;
+          const n = want < len - pos ? want : len - pos;
+          chunk.copy(this.hdr, this.hdrHave, pos, pos + n);
+          this.hdrHave += n;
+          pos += n;
+          if (this.hdrTotal === 0 && this.hdrHave === CH_SIZE) {
+            if (!this.onCommonHeader()) return;
+          }
+          if (this.hdrTotal !== 0 && this.hdrHave === this.hdrTotal) {
+            if (!this.onHeader()) return;
+          }
+          break;
+        }
+        case RX_PAD: {
+          const n = Math.min(this.padLeft, len - pos);
+          pos += n;
+          this.padLeft -= n;
+          if (this.padLeft === 0) this.rx = RX_DATA;
+          break;
+        }
+        case RX_DATA: {
+          const n = Math.min(this.dataLeft, len - pos);
+          if (this.sinkBuf === null && this.sink === SINK_CAPSULE) {
+            // Whole in-capsule data in this chunk: keep a view, no copy.
+            if (n === this.dataLen) {
+              this.sinkBuf = chunk.subarray(pos, pos + n);
+              this.sinkOff = n;
+            } else {
+              this.sinkBuf = Buffer.allocUnsafe(this.dataLen);
+              chunk.copy(this.sinkBuf, 0, pos, pos + n);
+              this.sinkOff = n;
+            }
+          } else if (this.sinkBuf !== null) {
+            chunk.copy(this.sinkBuf, this.sinkOff, pos, pos + n);
+            this.sinkOff += n;
+          }
+          pos += n;
+          this.dataLeft -= n;
+          if (this.dataLeft === 0) {
+            if (this.pduFlags & PduFlag.DDGSTF) {
+              this.rx = RX_DDGST;
+              this.ddgstHave = 0;
+            } else this.onDataDone(true);
+          }
+          break;
+        }
+        case RX_DDGST: {
+          const n = Math.min(DIGEST_SIZE - this.ddgstHave, len - pos);
+          chunk.copy(this.ddgstBuf, this.ddgstHave, pos, pos + n);
+          this.ddgstHave += n;
+          pos += n;
+          if (this.ddgstHave === DIGEST_SIZE) this.onDataDone(this.checkDataDigest());
+          break;
+        }
+        default:
+          return; // dead: ignore whatever else arrives
+      }
+    }
+  }
+
+  private nextPdu(): void {
+    this.rx = RX_HDR;
+    this.hdrHave = 0;
+    this.hdrTotal = 0;
+    this.sinkBuf = null;
+    this.sinkReq = null;
+  }
+
+  /** Validate the 8-byte common header and size the rest of the header. */
+  private onCommonHeader(): boolean {
+    const h = this.hdr;
+    const type = h[0]!;
+    const flags = h[1]!;
+    const hlen = h[2]!;
+    const plen = h.readUInt32LE(4);
+    let expect: number;
+    switch (type) {
+      case PduType.ICReq:
+        expect = PduHlen.ICReq;
+        if (this.established) return this.fatal(TermFes.PduSequenceError, 0);
+        break;
+      case PduType.CapsuleCmd:
+        expect = PduHlen.CapsuleCmd;
+        break;
+      case PduType.H2CData:
+        expect = PduHlen.H2CData;
+        break;
+      case PduType.H2CTermReq:
+        expect = PduHlen.TermReq;
+        break;
+      default:
+        return this.fatal(TermFes.InvalidHeaderField, FieldOff.type);
+    }
+    if (type !== PduType.ICReq && !this.established) return this.fatal(TermFes.PduSequenceError, 0);
+    if (hlen !== expect) return this.fatal(TermFes.InvalidHeaderField, FieldOff.hlen);
+    // Digests: the header digest flag must match what was negotiated (never on IC or TermReq).
+    const digestable = type === PduType.CapsuleCmd || type === PduType.H2CData;
+    const hd = digestable && this.hdgst ? DIGEST_SIZE : 0;
+    if (digestable && ((flags & PduFlag.HDGSTF) !== 0) !== this.hdgst) return this.fatal(TermFes.InvalidHeaderField, FieldOff.flags);
+    if (plen < hlen + hd) return this.fatal(TermFes.InvalidHeaderField, FieldOff.plen);
+    if (type === PduType.ICReq && plen !== PduHlen.ICReq) return this.fatal(TermFes.InvalidHeaderField, FieldOff.plen);
+    this.hdrTotal = hlen + hd;
+    this.pduFlags = flags;
+    return true;
+  }
+
+  private onHeader(): boolean {
+    const h = this.hdr;
+    const type = h[0]!;
+    const hlen = h[2]!;
+    const pdo = h[3]!;
+    const plen = h.readUInt32LE(4);
+    if (this.hdrTotal > hlen) {
+      if (crc32c(h.subarray(0, hlen)) !== h.readUInt32LE(hlen)) {
+        this.target.counters.headerDigestErrors++;
+        return this.fatal(TermFes.HeaderDigestError, 0);
+      }
+    }
+    if (type === PduType.ICReq) return this.onICReq();
+    if (type === PduType.H2CTermReq) {
+      this.target.log.warn({ remote: this.remoteAddress, fes: h.readUInt16LE(8) }, 'host sent H2CTermReq');
+      this.close('H2CTermReq');
+      return false;
+    }
+    // Data part of the PDU, if any.
+    const payload = plen - this.hdrTotal;
+    let dataLen = 0;
+    let pad = 0;
+    if (payload > 0) {
+      if (pdo < this.hdrTotal || pdo > plen) return this.fatal(TermFes.InvalidHeaderField, FieldOff.pdo);
+      pad = pdo - this.hdrTotal;
+      const dd = this.pduFlags & PduFlag.DDGSTF ? DIGEST_SIZE : 0;
+      if ((dd !== 0) !== this.ddgst) return this.fatal(TermFes.InvalidHeaderField, FieldOff.flags);
+      dataLen = plen - pdo - dd;
+      if (dataLen <= 0) return this.fatal(TermFes.InvalidHeaderField, FieldOff.plen);
+    } else if (this.pduFlags & PduFlag.DDGSTF) {
+      this.pduFlags &= ~PduFlag.DDGSTF; // no data, no data digest
+    }
+    this.hdrHave = 0;
+    this.hdrTotal = 0;
+    return type === PduType.CapsuleCmd ? this.onCapsule(dataLen, pad) : this.onH2CData(dataLen, pad);
+  }
+
+  private onICReq(): boolean {
+    const ic = decodeICReq(this.hdr);
+    if (ic.pfv !== 0) return this.fatal(TermFes.InvalidHeaderField, FieldOff.icPfv);
+    if (ic.hpda > 31) return this.fatal(TermFes.InvalidHeaderField, FieldOff.icHpda);
+    this.hdgst = ic.hdgst;
+    this.ddgst = ic.ddgst;
+    this.established = true;
+    if (this.icTimer) clearTimeout(this.icTimer);
+    this.icTimer = null;
+    this.send(encodeICResp({ pfv: 0, cpda: 0, hdgst: ic.hdgst, ddgst: ic.ddgst, maxh2cdata: this.target.limits.maxH2CData }));
+    this.nextPdu();
+    return true;
+  }
+
+  private onCapsule(dataLen: number, pad: number): boolean {
+    const req = this.allocRequest();
+    if (req === null) return this.fatal(TermFes.PduSequenceError, 0);
+    this.hdr.copy(req.sqe, 0, CH_SIZE, CH_SIZE + 64);
+    const sqe = req.sqe;
+    req.opcode = sqe[SqeOff.opcode]!;
+    req.cid = sqe.readUInt16LE(SqeOff.cid);
+    req.nsid = sqe.readUInt32LE(SqeOff.nsid);
+    req.qid = this.qid;
+    req.dataLength = sqe.readUInt32LE(SqeOff.sglLength);
+    req.startedAt = performance.now();
+    this.sqhd = this.sqhd >= this.sqsize ? 0 : this.sqhd + 1;
+    if (dataLen > 0) {
+      const limit = req.opcode === AdminOpcode.Fabrics ? this.target.limits.adminInlineDataSize : this.inlineMax;
+      if (dataLen > limit) return this.fatal(TermFes.DataTransferLimitExceeded, FieldOff.plen);
+      if (sqe[SqeOff.sglType] !== SglId.DataBlockOffset || req.dataLength !== dataLen || sqe.readBigUInt64LE(SqeOff.sglAddress) !== 0n) {
+        req.earlyStatus = sqe[SqeOff.sglType] !== SglId.DataBlockOffset ? Status.SglDescriptorTypeInvalid : Status.DataSglLengthInvalid;
+      }
+      req.state = ReqState.ReceivingCapsuleData;
+      this.startData(SINK_CAPSULE, req, null, 0, dataLen, pad);
+      return true;
+    }
+    this.nextPdu();
+    this.startCommand(req);
+    return true;
+  }
+
+  private onH2CData(dataLen: number, pad: number): boolean {
+    const h = this.hdr;
+    const cccid = h.readUInt16LE(8);
+    const ttag = h.readUInt16LE(10);
+    const datao = h.readUInt32LE(12);
+    const datal = h.readUInt32LE(16);
+    const req = this.pool[ttag];
+    if (req === undefined || req.state !== ReqState.ReceivingH2C || req.cid !== cccid) return this.fatal(TermFes.InvalidHeaderField, FieldOff.dataTtag);
+    if (datal !== dataLen) return this.fatal(TermFes.InvalidHeaderField, FieldOff.dataDatal);
+    if (datal > this.target.limits.maxH2CData) return this.fatal(TermFes.DataTransferLimitExceeded, FieldOff.dataDatal);
+    if (datao !== req.received || datao + datal > req.dataLength) return this.fatal(TermFes.DataTransferOutOfRange, FieldOff.dataDatao);
+    const last = (this.pduFlags & PduFlag.LAST_PDU) !== 0;
+    if (last !== (datao + datal === req.dataLength)) return this.fatal(TermFes.InvalidHeaderField, FieldOff.flags);
+    this.startData(SINK_H2C, req, req.data, datao, datal, pad);
+    return true;
+  }
+
+  private startData(sink: number, req: TcpRequest | null, buf: Buffer | null, off: number, len: number, pad: number): void {
+    this.sink = sink;
+    this.sinkReq = req;
+    this.sinkBuf = buf;
+    this.sinkOff = off;
+    this.dataLen = len;
+    this.dataLeft = len;
+    this.padLeft = pad;
+    this.rx = pad > 0 ? RX_PAD : RX_DATA;
+  }
+
+  private checkDataDigest(): boolean {
+    const buf = this.sinkBuf;
+    if (buf === null) return true;
+    const start = this.sinkOff - this.dataLen;
+    return crc32c(buf.subarray(start, this.sinkOff)) === this.ddgstBuf.readUInt32LE(0);
+  }
+
+  private onDataDone(digestOk: boolean): void {
+    const req = this.sinkReq;
+    const buf = this.sinkBuf;
+    const sink = this.sink;
+    const end = this.sinkOff;
+    this.nextPdu();
+    if (req === null) return;
+    if (!digestOk) {
+      this.target.counters.dataDigestErrors++;
+      req.digestError = true;
+    }
+    if (sink === SINK_CAPSULE) {
+      req.data = buf;
+      this.startCommand(req);
+    } else {
+      req.received = end; // H2C data arrives in order (checked in onH2CData)
+      if (req.received === req.dataLength) {
+        req.state = ReqState.Executing;
+        this.dispatch(req);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- execute
+
+  /** Capsule fully received: check the SGL, fetch data by R2T if needed, or run it. */
+  private startCommand(req: TcpRequest): void {
+    if (req.earlyStatus !== 0) return this.completeRequest(req, req.earlyStatus);
+    const sqe = req.sqe;
+    if (req.data !== null) {
+      req.state = ReqState.Executing;
+      return this.dispatch(req);
+    }
+    const len = req.dataLength;
+    if (len === 0) {
+      req.state = ReqState.Executing;
+      return this.dispatch(req);
+    }
+    if (sqe[SqeOff.sglType] !== SglId.TransportDataBlock) return this.completeRequest(req, Status.SglDescriptorTypeInvalid);
+    if (len > this.target.limits.maxTransferSize) return this.completeRequest(req, Status.DataSglLengthInvalid);
+    const dir = req.opcode === AdminOpcode.Fabrics ? sqe[SqeOff.fctype]! & 3 : req.opcode & 3;
+    if (dir === DataDirection.HostToController || dir === DataDirection.Bidirectional) {
+      req.data = Buffer.allocUnsafe(len);
+      req.received = 0;
+      req.state = ReqState.ReceivingH2C;
+      const hb = Buffer.allocUnsafe(PduHlen.R2T + (this.hdgst ? DIGEST_SIZE : 0));
+      writeDataHeader(hb, 0, PduType.R2T, 0, req.cid, req.ttag, 0, len, 0, this.hdgst, false);
+      this.send(hb);
+      return;
+    }
+    req.state = ReqState.Executing;
+    this.dispatch(req);
+  }
+
+  private dispatch(req: TcpRequest): void {
+    if (req.digestError) return this.completeRequest(req, Status.TransientTransportError);
+    const ctrl = this.ctrl;
+    let status: number;
+    if (ctrl === null) {
+      status = req.opcode === AdminOpcode.Fabrics && req.sqe[SqeOff.fctype] === FabricsType.Connect
+        ? executeConnect(this.target, this, req)
+        : Status.InvalidOpcode; // nothing but Connect on an unconnected queue, as nvmet
+    } else {
+      ctrl.touch();
+      if (req.opcode === AdminOpcode.Fabrics) {
+        const fct = req.sqe[SqeOff.fctype];
+        status = this.qid !== 0 && fct !== FabricsType.Disconnect ? Status.InvalidOpcode : executeFabrics(ctrl, this, req);
+      } else if (!ctrl.ready) {
+        status = Status.CommandSequenceError;
+      } else if (this.qid === 0) {
+        status = executeAdmin(ctrl, req);
+      } else {
+        status = executeIo(ctrl, req);
+      }
+    }
+    if (status !== ASYNC) this.completeRequest(req, status);
+  }
+
+  /** Send the command's data (if it succeeded) and its completion, then recycle it. */
+  completeRequest(req: TcpRequest, status: number): void {
+    if (this.rx === RX_DEAD) {
+      this.release(req);
+      return;
+    }
+    const ctrl = this.ctrl;
+    if (status !== Status.Success && ctrl !== null && status !== Status.AbortSqDeleted) ctrl.recordError(req, status);
+    if (status === Status.Success && req.c2hLength > 0) this.sendC2HData(req);
+    const hd = this.hdgst ? DIGEST_SIZE : 0;
+    const b = Buffer.allocUnsafe(PduHlen.CapsuleResp + hd);
+    writeCapsuleRespHeader(b, 0, false);
+    writeCqe(b, CH_SIZE, req.result0, req.result1, this.sqhd, this.qid, req.cid, status);
+    if (hd) {
+      b[1] = PduFlag.HDGSTF;
+      b.writeUInt32LE(PduHlen.CapsuleResp + hd, 4);
+      b.writeUInt32LE(crc32c(b.subarray(0, PduHlen.CapsuleResp)), PduHlen.CapsuleResp);
+    }
+    this.send(b);
+    this.release(req);
+  }
+
+  private sendC2HData(req: TcpRequest): void {
+    const len = req.c2hLength;
+    const hd = this.hdgst ? DIGEST_SIZE : 0;
+    const hb = Buffer.allocUnsafe(PduHlen.C2HData + hd);
+    writeDataHeader(hb, 0, PduType.C2HData, PduFlag.LAST_PDU, req.cid, 0, 0, len, len, this.hdgst, this.ddgst);
+    this.out.push(hb);
+    const parts = req.c2h;
+    for (let i = 0; i < parts.length; i++) this.out.push(parts[i]!);
+    if (this.ddgst) {
+      const d = Buffer.allocUnsafe(DIGEST_SIZE);
+      d.writeUInt32LE(parts.length === 1 ? crc32c(parts[0]!) : crc32cList(parts), 0);
+      this.out.push(d);
+    }
+  }
+
+  private allocRequest(): TcpRequest | null {
+    let r = this.free.pop();
+    if (r === undefined) {
+      if (this.pool.length >= this.sqsize + 1 + POOL_SLACK) return null;
+      r = new TcpRequest(this, this.pool.length);
+      this.pool.push(r);
+    }
+    r.state = ReqState.Executing;
+    return r;
+  }
+
+  private release(req: TcpRequest): void {
+    if (req.state === ReqState.Free) return;
+    req.reset();
+    this.free.push(req);
+  }
+
+  // ---------------------------------------------------------------- transmit
+
+  private send(b: Buffer): void {
+    this.out.push(b);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(this.flushFn);
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const out = this.out;
+    if (out.length === 0 || this.socket.destroyed) return;
+    this.out = [];
+    const s = this.socket;
+    if (out.length === 1) s.write(out[0]!);
+    else {
+      s.cork();
+      for (let i = 0; i < out.length; i++) s.write(out[i]!);
+      s.uncork();
+    }
+    if (s.writableLength > WRITE_HIGH_WATER) s.pause();
+  }
+
+  /** Fatal transport error: C2HTermReq echoing the offending header, then close. */
+  private fatal(fes: number, fei: number): false {
+    if (this.rx === RX_DEAD) return false;
+    const offending = Buffer.from(this.hdr.subarray(0, Math.max(this.hdrHave, CH_SIZE)));
+    this.target.counters.termReqsSent++;
+    this.target.log.warn({ remote: this.remoteAddress, qid: this.qid, fes, fei, pdu: offending.subarray(0, 8).toString('hex') }, 'fatal transport error: sending C2HTermReq');
+    this.rx = RX_DEAD;
+    this.out.push(encodeTermReq(PduType.C2HTermReq, fes, fei, offending));
+    this.flush();
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+    return false;
+  }
+}

@@ -1,0 +1,56 @@
+// One NVMe command on a TCP queue. Pooled per queue and reused; its index is the transfer tag.
+import type { NvmeRequest } from '../controller/request.js';
+import { SQE_SIZE } from '../protocol/sqe.js';
+import type { TcpQueue } from './tcp-queue.js';
+
+export const ReqState = {
+  Free: 0,
+  /** In-capsule data still arriving. */
+  ReceivingCapsuleData: 1,
+  /** R2T sent, H2CData arriving. */
+  ReceivingH2C: 2,
+  Executing: 3,
+} as const;
+
+export class TcpRequest implements NvmeRequest {
+  readonly sqe = Buffer.alloc(SQE_SIZE);
+  qid = 0;
+  cid = 0;
+  opcode = 0;
+  nsid = 0;
+  dataLength = 0;
+  data: Buffer | null = null;
+  result0 = 0;
+  result1 = 0;
+  readonly c2h: Buffer[] = [];
+  c2hLength = 0;
+  startedAt = 0;
+  state: number = ReqState.Free;
+  /** Bytes of H2C data received so far. */
+  received = 0;
+  /** A data digest failed for this command: it completes with Transient Transport Error. */
+  digestError = false;
+  /** Status decided before execution (bad SGL, wrong in-capsule length...), applied once data is in. */
+  earlyStatus = 0;
+
+  constructor(
+    readonly queue: TcpQueue,
+    readonly ttag: number,
+  ) {}
+
+  complete(status: number): void {
+    this.queue.completeRequest(this, status);
+  }
+
+  reset(): void {
+    this.data = null;
+    this.result0 = 0;
+    this.result1 = 0;
+    this.c2h.length = 0;
+    this.c2hLength = 0;
+    this.received = 0;
+    this.digestError = false;
+    this.earlyStatus = 0;
+    this.state = ReqState.Free;
+  }
+}
