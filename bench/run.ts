@@ -1,0 +1,170 @@
+// `npm run bench`: the floor responder and the target each in their own process on core 0, the load
+// generator here on core 1; every workload run BENCH_RUNS times (median kept), BENCH_SECONDS each.
+// Prints a markdown table and writes it into BENCHMARKS.md between the bench markers.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runFloorClient, startFloorServer } from './floor.js';
+import { runLoad, summarize, type LoadResult, type LoadSpec } from './load.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const SUBNQN = 'nqn.2024-01.io.nvmf-emu:bench';
+
+
+function hasTaskset(): boolean {
+  try {
+    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const children: ChildProcess[] = [];
+process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+
+function spawnPinned(core: number, args: string[]): ChildProcess {
+  const c = hasTaskset() ? spawn('taskset', ['-c', String(core), process.execPath, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
+    : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(c);
+  return c;
+}
+
+function firstLine(p: ChildProcess, match: RegExp): Promise<RegExpMatchArray> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    p.stdout!.on('data', (c: Buffer) => {
+      buf += c.toString();
+      const m = buf.match(match);
+      if (m) resolve(m);
+    });
+    p.on('exit', (code) => reject(new Error(`child exited with ${code}: ${buf}`)));
+  });
+}
+
+/** CPU seconds (user + system) a process has used, from /proc. */
+function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+async function freePort(): Promise<number> {
+  const net = await import('node:net');
+  return new Promise((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(p));
+    });
+  });
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+interface Row {
+  name: string;
+  iops: number;
+  mibps: number;
+  p50: number;
+  p99: number;
+  p999: number;
+  cpu: number;
+  floorRatio: string;
+}
+
+async function main(): Promise<void> {
+  if (hasTaskset()) execFileSync('taskset', ['-cp', '1', String(process.pid)], { stdio: 'ignore' });
+  const tmp = mkdtempSync(join(os.tmpdir(), 'nvmf-emu-bench-'));
+  const cfgPath = join(tmp, 'bench.json');
+  writeFileSync(cfgPath, JSON.stringify({
+    hosts: [],
+    ports: [{ portid: 1, addr: { trtype: 'tcp', adrfam: 'ipv4', traddr: '127.0.0.1', trsvcid: String(await freePort()) }, param: { inline_data_size: 16384 }, subsystems: [SUBNQN] }],
+    subsystems: [{ nqn: SUBNQN, attr: { allow_any_host: '1' }, allowed_hosts: [], namespaces: [{ nsid: 1, enable: 1, device: {}, emulation: { type: 'nvm', capacity: '1GiB' } }] }],
+  }));
+
+  // Floor: minimal node:net responder on core 0, its client here.
+  const floorProc = spawnPinned(0, [fileURLToPath(import.meta.url), 'floor-server']);
+  const floorPort = Number((await firstLine(floorProc, /^(\d+)\n/m))[1]);
+  const floorQd1: LoadResult[] = [];
+  const floorQd32: LoadResult[] = [];
+  for (let r = 0; r < RUNS; r++) {
+    const a = await runFloorClient(floorPort, 1, SECONDS);
+    floorQd1.push(summarize(a.latenciesUs, a.ops, 0, a.seconds, 4096));
+    const b = await runFloorClient(floorPort, 32, SECONDS);
+    floorQd32.push(summarize(b.latenciesUs, b.ops, 0, b.seconds, 4096));
+  }
+  floorProc.kill();
+
+  const target = spawnPinned(0, [join(root, 'dist/src/cli/main.js'), '--config', cfgPath, '--no-http-enabled', '--log-level', 'warn']);
+  const port = Number((await firstLine(target, /listening on 127\.0\.0\.1:(\d+)/))[1]);
+  const base: Omit<LoadSpec, 'depth' | 'blockSize' | 'readFraction' | 'random'> = {
+    host: '127.0.0.1', port, subnqn: SUBNQN, nsid: 1, connections: 1, queues: 1, seconds: SECONDS, span: 1 << 30,
+  };
+  // Fill the span once so reads return real data, not the shared zero page.
+  await runLoad({ ...base, depth: 8, blockSize: 128 * 1024, readFraction: 0, random: false, seconds: 3 });
+
+  const workloads: { name: string; spec: Partial<LoadSpec>; floor?: LoadResult[] }[] = [
+    { name: '4 KiB random read, QD1', spec: { depth: 1, blockSize: 4096, readFraction: 1, random: true }, floor: floorQd1 },
+    { name: '4 KiB random read, QD32', spec: { depth: 32, blockSize: 4096, readFraction: 1, random: true }, floor: floorQd32 },
+    { name: '4 KiB random write, QD32', spec: { depth: 32, blockSize: 4096, readFraction: 0, random: true }, floor: floorQd32 },
+    { name: '128 KiB sequential read, QD8', spec: { depth: 8, blockSize: 128 * 1024, readFraction: 1, random: false } },
+    { name: '128 KiB sequential write, QD8', spec: { depth: 8, blockSize: 128 * 1024, readFraction: 0, random: false } },
+    { name: '4 KiB random read, QD32, header+data digests', spec: { depth: 32, blockSize: 4096, readFraction: 1, random: true, hdgst: true, ddgst: true }, floor: floorQd32 },
+  ];
+  const rows: Row[] = [];
+  for (const w of workloads) {
+    const runs: { r: LoadResult; cpu: number }[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const c0 = cpuSeconds(target.pid!);
+      const r = await runLoad({ ...base, ...(w.spec as LoadSpec) });
+      runs.push({ r, cpu: (cpuSeconds(target.pid!) - c0) / r.seconds });
+      if (r.errors) process.stderr.write(`${w.name}: ${r.errors} errors\n`);
+    }
+    const iops = median(runs.map((x) => x.r.iops));
+    const floorIops = w.floor ? median(w.floor.map((f) => f.iops)) : 0;
+    rows.push({
+      name: w.name,
+      iops,
+      mibps: median(runs.map((x) => x.r.mibps)),
+      p50: median(runs.map((x) => x.r.p50us)),
+      p99: median(runs.map((x) => x.r.p99us)),
+      p999: median(runs.map((x) => x.r.p999us)),
+      cpu: median(runs.map((x) => x.cpu)),
+      floorRatio: w.floor ? `${((iops / floorIops) * 100).toFixed(0)}% of ${(floorIops / 1000).toFixed(1)}K` : '-',
+    });
+    process.stderr.write(`${w.name}: ${(iops / 1000).toFixed(1)}K IOPS\n`);
+  }
+  target.kill('SIGTERM');
+
+  const fq1 = median(floorQd1.map((f) => f.iops));
+  const fq32 = median(floorQd32.map((f) => f.iops));
+  const fmt = (n: number): string => (n >= 1000 ? `${(n / 1000).toFixed(1)}K` : n.toFixed(0));
+  const table = [
+    `Machine: ${os.cpus()[0]?.model ?? 'unknown'} (${os.cpus().length} cores), Node ${process.version}; ${RUNS} runs x ${SECONDS} s, medians; target on core 0, load on core 1${hasTaskset() ? '' : ' (taskset missing: not pinned)'}.`,
+    `Floor (minimal node:net responder, 72-byte request -> 4136-byte reply): QD1 ${fmt(fq1)} req/s (p50 ${median(floorQd1.map((f) => f.p50us)).toFixed(0)} µs), QD32 ${fmt(fq32)} req/s.`,
+    '',
+    '| workload | IOPS | MiB/s | p50 µs | p99 µs | p99.9 µs | target CPU | vs floor |',
+    '|---|---|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.name} | ${fmt(r.iops)} | ${r.mibps.toFixed(0)} | ${r.p50.toFixed(0)} | ${r.p99.toFixed(0)} | ${r.p999.toFixed(0)} | ${(r.cpu * 100).toFixed(0)}% | ${r.floorRatio} |`),
+  ].join('\n');
+  process.stdout.write(table + '\n');
+  const mdPath = join(root, 'BENCHMARKS.md');
+  const md = readFileSync(mdPath, 'utf8');
+  const start = '<!-- bench:start -->';
+  const end = '<!-- bench:end -->';
+  if (md.includes(start) && md.includes(end) && !process.env.BENCH_NO_WRITE) {
+    writeFileSync(mdPath, md.slice(0, md.indexOf(start) + start.length) + `\n${table}\n` + md.slice(md.indexOf(end)));
+  }
+  process.exit(0);
+}
+
+if (process.argv[2] === 'floor-server') {
+  const s = await startFloorServer(0);
+  process.stdout.write(`${s.port}\n`);
+} else {
+  await main();
+}
