@@ -1,0 +1,472 @@
+// NVMe-oF host over TCP: admin queue + N I/O queues to one controller. Performs the Linux-like
+// bring-up (Connect, CAP, CC.EN, CSTS.RDY, Identify, Number of Queues, I/O queue Connects),
+// keeps the association alive, and offers raw and high-level admin/NVM commands.
+import { randomBytes } from 'node:crypto';
+import { DISCOVERY_NQN, FeatureId, IdentifyCns, NvmOpcode, Property } from '../protocol/constants.js';
+import { ccEnableValue, Csts, encodeConnectData, encodeConnectSqe, encodePropertyGetSqe, encodePropertySetSqe, type CapFields } from '../protocol/fabrics.js';
+import {
+  decodeCap,
+  decodeIdentifyControllerInfo,
+  decodeIdentifyNamespaceLba,
+  decodeNsList,
+  decodeNumberOfQueues,
+  DsmAttr,
+  encodeDisconnectSqe,
+  encodeDsmRanges,
+  encodeDsmSqe,
+  encodeFlushSqe,
+  encodeGetFeaturesSqe,
+  encodeGetLogPageSqe,
+  encodeIdentifySqe,
+  encodeKeepAliveSqe,
+  encodeNumberOfQueues,
+  encodeRwSqe,
+  encodeSetFeaturesSqe,
+  RwFlag,
+  type DsmRange,
+  type IdentifyControllerInfo,
+  type NamespaceLbaInfo,
+} from '../protocol/host-codecs.js';
+import { encodeSqe, SQE_SIZE, type Cqe, type SqeFields } from '../protocol/sqe.js';
+import { Status, statusName } from '../protocol/status.js';
+import { HostQueue, type SubmitOptions, type SubmitResult } from './host-queue.js';
+
+export interface NvmeHostOptions {
+  host: string;
+  port: number;
+  subnqn: string;
+  /** Default: nqn.2014-08.org.nvmexpress:uuid:<random uuid>. */
+  hostnqn?: string;
+  /** 16 bytes or a UUID string. Default: the UUID in hostnqn if it has one, else random. */
+  hostid?: Buffer | string;
+  /** Keep-alive timeout in ms sent in Connect (default 5000; 0 for discovery). */
+  kato?: number;
+  /** I/O queues to create (default 1; always 0 for discovery). */
+  ioQueues?: number;
+  /** I/O queue entries (default min(128, CAP.MQES + 1)); Connect carries SQSIZE = queueSize - 1. */
+  queueSize?: number;
+  hdgst?: boolean;
+  ddgst?: boolean;
+  connectTimeoutMs?: number;
+  /**
+   * Set CC.EN, wait for CSTS.RDY, then Identify Controller (default true, discovery controllers
+   * included, as Linux does; the target rejects Get Log Page on a disabled controller).
+   */
+  enableController?: boolean;
+}
+
+/** A command completed with a non-zero status. */
+export class NvmeStatusError extends Error {
+  override readonly name = 'NvmeStatusError';
+  /** 15-bit status (status.ts form: SC 7:0, SCT 10:8, MORE 13, DNR 14). */
+  readonly status: number;
+  readonly statusName: string;
+  constructor(
+    readonly command: string,
+    readonly cqe: Cqe,
+  ) {
+    const name = statusName(cqe.status);
+    super(`${command} failed: ${name} (status 0x${cqe.status.toString(16)})`);
+    this.status = cqe.status;
+    this.statusName = name;
+  }
+}
+
+/** SQE given as a 64-byte buffer or as fields (the CID is assigned by the queue). */
+export type SqeInput = Buffer | (Omit<SqeFields, 'cid'> & { cid?: number });
+
+export interface QidOption {
+  /** I/O queue 1..N; round-robin when omitted. */
+  qid?: number;
+}
+
+export interface FeatureResult {
+  dw0: number;
+  dw1: number;
+  data?: Buffer;
+}
+
+const toSqe = (s: SqeInput): Buffer => (Buffer.isBuffer(s) ? s : encodeSqe({ ...s, cid: s.cid ?? 0 }));
+
+function parseHostId(v: Buffer | string): Buffer {
+  if (Buffer.isBuffer(v)) {
+    if (v.length !== 16) throw new RangeError(`hostid must be 16 bytes, got ${v.length}`);
+    return Buffer.from(v);
+  }
+  const hex = v.replace(/-/g, '');
+  if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw new RangeError(`hostid must be a UUID, got "${v}"`);
+  return Buffer.from(hex, 'hex');
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export class NvmeHost {
+  /** Controller ID assigned by the target in the admin Connect. */
+  cntlid = 0;
+  cap: CapFields | null = null;
+  capRaw = 0n;
+  /** CC.CSS in use (6 when CAP reports I/O command set support, else 0). */
+  css = 0;
+  /** Identify Controller data (null when enableController is false). */
+  identifyData: Buffer | null = null;
+  controllerInfo: IdentifyControllerInfo | null = null;
+  /** Most recent keep-alive failure, if any. */
+  keepAliveError: Error | null = null;
+  readonly ioQueues: HostQueue[] = [];
+  readonly hostnqn: string;
+  readonly hostid: Buffer;
+  readonly kato: number;
+  readonly isDiscovery: boolean;
+
+  private readonly sqe = Buffer.alloc(SQE_SIZE);
+  private rr = 0;
+  private enabled = false;
+  private kaTimer: NodeJS.Timeout | null = null;
+  private closing = false;
+  private readonly nsCache = new Map<number, NamespaceLbaInfo>();
+  private readonly nsLoading = new Map<number, Promise<NamespaceLbaInfo>>();
+
+  private constructor(
+    readonly opts: NvmeHostOptions,
+    readonly admin: HostQueue,
+    ids: { hostnqn: string; hostid: Buffer; kato: number },
+  ) {
+    this.hostnqn = ids.hostnqn;
+    this.hostid = ids.hostid;
+    this.kato = ids.kato;
+    this.isDiscovery = opts.subnqn === DISCOVERY_NQN;
+  }
+
+  static async connect(opts: NvmeHostOptions): Promise<NvmeHost> {
+    const discovery = opts.subnqn === DISCOVERY_NQN;
+    let hostnqn = opts.hostnqn;
+    let hostid: Buffer;
+    if (opts.hostid !== undefined) hostid = parseHostId(opts.hostid);
+    else {
+      const m = hostnqn ? /:uuid:([0-9a-fA-F-]{36})$/.exec(hostnqn) : null;
+      hostid = m ? parseHostId(m[1]!) : randomBytes(16);
+    }
+    hostnqn ??= `nqn.2014-08.org.nvmexpress:uuid:${formatUuid(hostid)}`;
+    const kato = opts.kato ?? (discovery ? 0 : 5000);
+    const admin = await HostQueue.connect({
+      host: opts.host,
+      port: opts.port,
+      hdgst: opts.hdgst,
+      ddgst: opts.ddgst,
+      qid: 0,
+      sqsize: 31,
+      connectTimeoutMs: opts.connectTimeoutMs,
+    });
+    const host = new NvmeHost(opts, admin, { hostnqn, hostid, kato });
+    try {
+      await host.init();
+    } catch (e) {
+      await host.close();
+      throw e;
+    }
+    return host;
+  }
+
+  private async init(): Promise<void> {
+    const o = this.opts;
+    this.cntlid = await this.fabricsConnect(this.admin, 0, 31, this.kato, 0xffff);
+    if (o.enableController ?? true) {
+      this.capRaw = await this.propertyGet(Property.CAP, true);
+      this.cap = decodeCap(this.capRaw);
+      this.css = this.cap.cssIoSets ? 6 : 0;
+      await this.propertySet(Property.CC, BigInt(ccEnableValue(this.css)), false);
+      await this.waitCsts(Csts.RDY, Csts.RDY, 'CSTS.RDY');
+      this.enabled = true;
+      this.identifyData = await this.identify(IdentifyCns.Controller);
+      this.controllerInfo = decodeIdentifyControllerInfo(this.identifyData);
+      const want = this.isDiscovery ? 0 : (o.ioQueues ?? 1);
+      if (want > 0) {
+        const r = await this.setFeatures(FeatureId.NumberOfQueues, encodeNumberOfQueues(want, want));
+        const granted = decodeNumberOfQueues(r.dw0);
+        const n = Math.min(want, granted.nsq, granted.ncq);
+        const queueSize = o.queueSize ?? Math.min(128, this.cap.mqes + 1);
+        const inCap = Math.max(0, this.controllerInfo.ioccsz * 16 - SQE_SIZE);
+        const qs = await Promise.allSettled(
+          Array.from({ length: n }, (_, i) => this.connectIoQueue(i + 1, queueSize - 1, inCap)),
+        );
+        for (const r2 of qs) if (r2.status === 'fulfilled') this.ioQueues.push(r2.value);
+        const bad = qs.find((r2) => r2.status === 'rejected');
+        if (bad) throw (bad as PromiseRejectedResult).reason;
+      }
+    }
+    if (this.kato > 0) {
+      this.kaTimer = setInterval(() => this.keepAliveTick(), Math.max(1, Math.floor(this.kato / 2)));
+      this.kaTimer.unref();
+    }
+  }
+
+  private async connectIoQueue(qid: number, sqsize: number, inCapsuleLimit: number): Promise<HostQueue> {
+    const q = await HostQueue.connect({
+      host: this.opts.host,
+      port: this.opts.port,
+      hdgst: this.opts.hdgst,
+      ddgst: this.opts.ddgst,
+      qid,
+      sqsize,
+      inCapsuleLimit,
+      connectTimeoutMs: this.opts.connectTimeoutMs,
+    });
+    try {
+      await this.fabricsConnect(q, qid, sqsize, 0, this.cntlid);
+    } catch (e) {
+      await q.close();
+      throw e;
+    }
+    return q;
+  }
+
+  /** Fabrics Connect on `q`; returns the controller ID from the result. */
+  private async fabricsConnect(q: HostQueue, qid: number, sqsize: number, kato: number, cntlid: number): Promise<number> {
+    const sqe = encodeConnectSqe({ cid: 0, qid, sqsize, kato });
+    const data = encodeConnectData({ hostid: this.hostid, cntlid, subnqn: this.opts.subnqn, hostnqn: this.hostnqn });
+    const r = await q.submit(sqe, { data, inCapsule: true });
+    if (r.cqe.status !== 0) throw new NvmeStatusError(`Connect (qid ${qid})`, r.cqe);
+    return r.cqe.dw0 & 0xffff;
+  }
+
+  // ---- properties ----
+
+  async propertyGet(offset: number, size8: boolean): Promise<bigint> {
+    const r = await this.admin.submit(encodePropertyGetSqe(0, offset, size8));
+    check(r, `Property Get 0x${offset.toString(16)}`);
+    return size8 ? BigInt(r.cqe.dw0 >>> 0) | (BigInt(r.cqe.dw1 >>> 0) << 32n) : BigInt(r.cqe.dw0 >>> 0);
+  }
+
+  async propertySet(offset: number, value: bigint, size8: boolean): Promise<void> {
+    const r = await this.admin.submit(encodePropertySetSqe(0, offset, value, size8));
+    check(r, `Property Set 0x${offset.toString(16)}`);
+  }
+
+  /** Poll CSTS until (CSTS & mask) === want, within CAP.TO (at least 500 ms). */
+  private async waitCsts(mask: number, want: number, what: string, capMs?: number): Promise<void> {
+    const limit = Math.max(500, (this.cap?.timeout500ms ?? 0) * 500);
+    const deadline = Date.now() + (capMs !== undefined ? Math.min(capMs, limit) : limit);
+    let delay = 1;
+    for (;;) {
+      const csts = Number(await this.propertyGet(Property.CSTS, false));
+      if (csts & Csts.CFS) throw new Error(`controller fatal status (CSTS=0x${csts.toString(16)}) while waiting for ${what}`);
+      if ((csts & mask) === want) return;
+      if (Date.now() >= deadline) throw new Error(`timed out waiting for ${what} (CSTS=0x${csts.toString(16)})`);
+      await sleep(delay);
+      delay = Math.min(delay * 2, 50);
+    }
+  }
+
+  // ---- raw commands ----
+
+  /** Submit any admin command; the CQE status is returned, not thrown. */
+  adminCommand(sqe: SqeInput, opts?: SubmitOptions): Promise<SubmitResult> {
+    return this.admin.submit(toSqe(sqe), opts);
+  }
+
+  /** Submit any command on I/O queue `qid` (1..N); the CQE status is returned, not thrown. */
+  ioCommand(qid: number, sqe: SqeInput, opts?: SubmitOptions): Promise<SubmitResult> {
+    return this.ioQueue(qid).submit(toSqe(sqe), opts);
+  }
+
+  /** I/O queue by qid, or the next one round-robin. */
+  ioQueue(qid?: number): HostQueue {
+    const n = this.ioQueues.length;
+    if (n === 0) throw new Error('no I/O queues connected');
+    if (qid === undefined) {
+      const q = this.ioQueues[this.rr]!;
+      this.rr = this.rr + 1 === n ? 0 : this.rr + 1;
+      return q;
+    }
+    const q = this.ioQueues[qid - 1];
+    if (!q) throw new RangeError(`no I/O queue ${qid} (have 1..${n})`);
+    return q;
+  }
+
+  // ---- admin helpers ----
+
+  async identify(cns: number, o: { nsid?: number; csi?: number; cntid?: number } = {}): Promise<Buffer> {
+    const r = await this.admin.submit(encodeIdentifySqe(this.sqe, cns, o), { readLength: 4096 });
+    check(r, `Identify CNS 0x${cns.toString(16)}`);
+    return r.data!;
+  }
+
+  async getLogPage(
+    lid: number,
+    length: number,
+    o: { offset?: number | bigint; nsid?: number; lsp?: number; rae?: boolean; lsi?: number; csi?: number } = {},
+  ): Promise<Buffer> {
+    const r = await this.admin.submit(encodeGetLogPageSqe(this.sqe, lid, length, o), { readLength: length });
+    check(r, `Get Log Page 0x${lid.toString(16)}`);
+    return r.data!;
+  }
+
+  async getFeatures(fid: number, o: { nsid?: number; sel?: number; cdw11?: number; dataLength?: number } = {}): Promise<FeatureResult> {
+    const r = await this.admin.submit(encodeGetFeaturesSqe(this.sqe, fid, o), o.dataLength ? { readLength: o.dataLength } : undefined);
+    check(r, `Get Features 0x${fid.toString(16)}`);
+    return r.data ? { dw0: r.cqe.dw0, dw1: r.cqe.dw1, data: r.data } : { dw0: r.cqe.dw0, dw1: r.cqe.dw1 };
+  }
+
+  async setFeatures(
+    fid: number,
+    cdw11: number,
+    o: { nsid?: number; save?: boolean; data?: Buffer; cdw12?: number; cdw13?: number; cdw14?: number; cdw15?: number } = {},
+  ): Promise<FeatureResult> {
+    const r = await this.admin.submit(encodeSetFeaturesSqe(this.sqe, fid, cdw11, o), o.data ? { data: o.data } : undefined);
+    check(r, `Set Features 0x${fid.toString(16)}`);
+    return { dw0: r.cqe.dw0, dw1: r.cqe.dw1 };
+  }
+
+  /** Send one Keep Alive now. */
+  async keepAlive(): Promise<void> {
+    const r = await this.admin.submit(encodeKeepAliveSqe(this.sqe));
+    check(r, 'Keep Alive');
+  }
+
+  private keepAliveTick(): void {
+    if (this.closing || this.admin.closed) {
+      this.stopKeepAlive();
+      return;
+    }
+    this.keepAlive().then(
+      () => {
+        this.keepAliveError = null;
+      },
+      (e: Error) => {
+        this.keepAliveError = e;
+      },
+    );
+  }
+
+  private stopKeepAlive(): void {
+    if (this.kaTimer) clearInterval(this.kaTimer);
+    this.kaTimer = null;
+  }
+
+  /** Active namespace IDs (Identify CNS 02h). */
+  async activeNamespaces(): Promise<number[]> {
+    return decodeNsList(await this.identify(IdentifyCns.ActiveNsList, { nsid: 0 }));
+  }
+
+  /** Size and LBA format of a namespace (Identify Namespace, cached per NSID). */
+  async namespaceInfo(nsid: number, o: { refresh?: boolean } = {}): Promise<NamespaceLbaInfo> {
+    if (!o.refresh) {
+      const c = this.nsCache.get(nsid);
+      if (c) return c;
+      const l = this.nsLoading.get(nsid);
+      if (l) return l;
+    }
+    const p = this.identify(IdentifyCns.Namespace, { nsid }).then((b) => {
+      const info = decodeIdentifyNamespaceLba(b);
+      if (info.lbaSize === 0) throw new Error(`namespace ${nsid}: Identify Namespace reports no usable LBA format (LBADS ${info.lbads})`);
+      this.nsCache.set(nsid, info);
+      return info;
+    });
+    this.nsLoading.set(nsid, p);
+    try {
+      return await p;
+    } finally {
+      if (this.nsLoading.get(nsid) === p) this.nsLoading.delete(nsid);
+    }
+  }
+
+  private async lbaSize(nsid: number): Promise<number> {
+    return (this.nsCache.get(nsid) ?? (await this.namespaceInfo(nsid))).lbaSize;
+  }
+
+  // ---- NVM commands ----
+
+  /** Read `nlb` logical blocks starting at `slba`. */
+  async read(nsid: number, slba: bigint | number, nlb: number, o: QidOption & { fua?: boolean } = {}): Promise<Buffer> {
+    const lbaSize = await this.lbaSize(nsid);
+    const q = this.ioQueue(o.qid);
+    const r = await q.submit(encodeRwSqe(this.sqe, NvmOpcode.Read, nsid, slba, nlb, o.fua ? RwFlag.FUA : 0), { readLength: nlb * lbaSize });
+    check(r, 'Read');
+    return r.data!;
+  }
+
+  /** Write `data` (a whole number of logical blocks) at `slba`. */
+  async write(nsid: number, slba: bigint | number, data: Buffer, o: QidOption & { fua?: boolean } = {}): Promise<void> {
+    const nlb = await this.blocksOf(nsid, data, 'write');
+    const q = this.ioQueue(o.qid);
+    const r = await q.submit(encodeRwSqe(this.sqe, NvmOpcode.Write, nsid, slba, nlb, o.fua ? RwFlag.FUA : 0), { data });
+    check(r, 'Write');
+  }
+
+  async flush(nsid: number, o: QidOption = {}): Promise<void> {
+    const r = await this.ioQueue(o.qid).submit(encodeFlushSqe(this.sqe, nsid));
+    check(r, 'Flush');
+  }
+
+  async writeZeroes(nsid: number, slba: bigint | number, nlb: number, o: QidOption & { deallocate?: boolean; fua?: boolean } = {}): Promise<void> {
+    const flags = (o.deallocate ? RwFlag.DEAC : 0) | (o.fua ? RwFlag.FUA : 0);
+    const r = await this.ioQueue(o.qid).submit(encodeRwSqe(this.sqe, NvmOpcode.WriteZeroes, nsid, slba, nlb, flags));
+    check(r, 'Write Zeroes');
+  }
+
+  /** Dataset Management with the Deallocate attribute. */
+  async deallocate(nsid: number, ranges: readonly DsmRange[], o: QidOption = {}): Promise<void> {
+    const data = encodeDsmRanges(ranges);
+    const r = await this.ioQueue(o.qid).submit(encodeDsmSqe(this.sqe, nsid, ranges.length, DsmAttr.AD), { data });
+    check(r, 'Dataset Management');
+  }
+
+  /** Compare: true when the media matches `data`, false on Compare Failure; other statuses throw. */
+  async compare(nsid: number, slba: bigint | number, data: Buffer, o: QidOption = {}): Promise<boolean> {
+    const nlb = await this.blocksOf(nsid, data, 'compare');
+    const r = await this.ioQueue(o.qid).submit(encodeRwSqe(this.sqe, NvmOpcode.Compare, nsid, slba, nlb), { data });
+    if ((r.cqe.status & 0x7ff) === (Status.CompareFailure & 0x7ff)) return false;
+    check(r, 'Compare');
+    return true;
+  }
+
+  async verify(nsid: number, slba: bigint | number, nlb: number, o: QidOption = {}): Promise<void> {
+    const r = await this.ioQueue(o.qid).submit(encodeRwSqe(this.sqe, NvmOpcode.Verify, nsid, slba, nlb));
+    check(r, 'Verify');
+  }
+
+  private async blocksOf(nsid: number, data: Buffer, what: string): Promise<number> {
+    const lbaSize = await this.lbaSize(nsid);
+    if (data.length === 0 || data.length % lbaSize !== 0) throw new RangeError(`${what}: ${data.length} bytes is not a whole number of ${lbaSize}-byte blocks`);
+    return data.length / lbaSize;
+  }
+
+  // ---- teardown ----
+
+  /**
+   * Orderly teardown: Fabrics Disconnect on every I/O queue, then (for an enabled controller,
+   * unless `shutdown: false`) a normal shutdown through CC.SHN, then close all connections.
+   * Failures along the way are ignored; the sockets are always closed.
+   */
+  async disconnect(o: { shutdown?: boolean; shutdownTimeoutMs?: number } = {}): Promise<void> {
+    if (this.closing) return;
+    this.stopKeepAlive();
+    const ios = this.ioQueues.filter((q) => !q.closed);
+    await Promise.allSettled(ios.map((q) => q.submit(encodeDisconnectSqe(Buffer.alloc(SQE_SIZE)))));
+    if ((o.shutdown ?? true) && this.enabled && !this.admin.closed) {
+      try {
+        await this.propertySet(Property.CC, BigInt(ccEnableValue(this.css) | (1 << 14)), false);
+        await this.waitCsts(0xc, Csts.SHST_COMPLETE, 'shutdown complete', o.shutdownTimeoutMs ?? 5000);
+      } catch {
+        /* best effort */
+      }
+    }
+    await this.close();
+  }
+
+  /** Close every connection immediately; outstanding commands reject. */
+  async close(): Promise<void> {
+    this.closing = true;
+    this.stopKeepAlive();
+    await Promise.all([this.admin.close(), ...this.ioQueues.map((q) => q.close())]);
+  }
+}
+
+function check(r: SubmitResult, what: string): void {
+  if (r.cqe.status !== 0) throw new NvmeStatusError(what, r.cqe);
+}
+
+function formatUuid(b: Buffer): string {
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}

@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { crc32c, crc32cList } from '../../src/protocol/digest.js';
+
+/** Bitwise reference CRC32C (Castagnoli, reflected poly 0x82F63B78), independent of the native module. */
+function refCrc32c(data: Uint8Array): number {
+  let c = 0xffffffff;
+  for (const byte of data) {
+    c ^= byte;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+  }
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+describe('crc32c', () => {
+  it('matches the standard check value for "123456789"', () => {
+    expect(crc32c(Buffer.from('123456789', 'ascii'))).toBe(0xe3069283);
+  });
+
+  it('matches RFC 3720 (iSCSI) vectors', () => {
+    expect(crc32c(Buffer.alloc(32, 0x00))).toBe(0x8a9136aa);
+    expect(crc32c(Buffer.alloc(32, 0xff))).toBe(0x62a8ab43);
+    const inc = Buffer.from(Array.from({ length: 32 }, (_, i) => i));
+    expect(crc32c(inc)).toBe(0x46dd794e);
+    const dec = Buffer.from(Array.from({ length: 32 }, (_, i) => 31 - i));
+    expect(crc32c(dec)).toBe(0x113fdb5c);
+  });
+
+  it('is 0 for empty input and always an unsigned 32-bit value', () => {
+    expect(crc32c(Buffer.alloc(0))).toBe(0);
+    for (let i = 0; i < 50; i++) {
+      const v = crc32c(Buffer.from([i, i * 7, 255 - i]));
+      expect(v).toBeGreaterThanOrEqual(0);
+      expect(v).toBeLessThanOrEqual(0xffffffff);
+    }
+  });
+
+  it('agrees with the bitwise reference on pseudo-random buffers', () => {
+    let seed = 12345;
+    for (const len of [1, 3, 4, 7, 8, 63, 64, 65, 511, 4096, 10000]) {
+      const b = Buffer.alloc(len);
+      for (let i = 0; i < len; i++) {
+        seed = (seed * 1103515245 + 12345) >>> 0;
+        b[i] = seed >>> 24;
+      }
+      expect(crc32c(b)).toBe(refCrc32c(b));
+    }
+  });
+
+  it('chains: crc32c(b, crc32c(a)) and crc32cList equal crc32c(a ++ b)', () => {
+    const a = Buffer.from('12345');
+    const b = Buffer.from('6789');
+    expect(crc32c(b, crc32c(a))).toBe(0xe3069283);
+    expect(crc32cList([a, b])).toBe(0xe3069283);
+    expect(crc32cList([Buffer.alloc(0), Buffer.from('123456789'), Buffer.alloc(0)])).toBe(0xe3069283);
+    expect(crc32cList([])).toBe(0);
+  });
+});
