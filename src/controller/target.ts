@@ -4,6 +4,7 @@ import { DISCOVERY_NQN, Disc } from '../protocol/constants.js';
 import type { DiscoveryEntry } from '../protocol/discovery-log.js';
 import type { Controller } from './controller.js';
 import { Subsystem } from './subsystem.js';
+import { BufferPool } from '../util/buffer-pool.js';
 
 export interface PortRuntime {
   portid: number;
@@ -55,11 +56,15 @@ export class Target {
   /** Discovery log generation counter: bumped on every change a host could see. */
   genctr = 1n;
   advertiseAddress = '';
+  /** Buffers for data fetched by R2T, shared by every queue of this target. */
+  readonly bufferPool: BufferPool;
 
   constructor(
     readonly log: Logger,
     readonly limits: TargetLimits = DEFAULT_LIMITS,
-  ) {}
+  ) {
+    this.bufferPool = new BufferPool(limits.maxTransferSize);
+  }
 
   findSubsystem(nqn: string): Subsystem | undefined {
     return nqn === DISCOVERY_NQN ? this.discovery : this.subsystems.get(nqn);

@@ -392,7 +392,9 @@ export class TcpQueue implements ConnectableQueue {
     if (len > this.target.limits.maxTransferSize) return this.completeRequest(req, Status.DataSglLengthInvalid);
     const dir = req.opcode === AdminOpcode.Fabrics ? sqe[SqeOff.fctype]! & 3 : req.opcode & 3;
     if (dir === DataDirection.HostToController || dir === DataDirection.Bidirectional) {
-      req.data = Buffer.allocUnsafe(len);
+      const backing = this.target.bufferPool.acquire(len);
+      req.pooled = backing;
+      req.data = backing.subarray(0, len);
       req.received = 0;
       req.state = ReqState.ReceivingH2C;
       const hb = Buffer.allocUnsafe(PduHlen.R2T + (this.hdgst ? DIGEST_SIZE : 0));
@@ -478,6 +480,8 @@ export class TcpQueue implements ConnectableQueue {
 
   private release(req: TcpRequest): void {
     if (req.state === ReqState.Free) return;
+    // Handlers copy what they keep (the device stores the data), so the buffer is free again.
+    if (req.pooled !== null) this.target.bufferPool.release(req.pooled);
     req.reset();
     this.free.push(req);
   }

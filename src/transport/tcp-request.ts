@@ -30,6 +30,8 @@ export class TcpRequest implements NvmeRequest {
   received = 0;
   /** A data digest failed for this command: it completes with Transient Transport Error. */
   digestError = false;
+  /** Pooled backing of `data` when the transport allocated it (R2T), returned at completion. */
+  pooled: Buffer | null = null;
   /** Status decided before execution (bad SGL, wrong in-capsule length...), applied once data is in. */
   earlyStatus = 0;
 
@@ -44,6 +46,7 @@ export class TcpRequest implements NvmeRequest {
 
   reset(): void {
     this.data = null;
+    this.pooled = null;
     this.result0 = 0;
     this.result1 = 0;
     this.c2h.length = 0;
