@@ -1,0 +1,56 @@
+// The timing and wear model of an emulated device, behind one narrow interface. A model is pure
+// and deterministic: given a command and the time it was submitted, it returns when the command
+// completes, updating its own state (FTL maps, LUN busy times, buffers, GC). The same model runs
+// on a device worker thread (live, real clock) and in `nvmf-emu simulate` (virtual clock).
+// Data never enters a model: bytes live in the namespace's store on the network thread.
+
+export const ModelOp = {
+  Read: 0,
+  Write: 1,
+  Flush: 2,
+  /** Dataset Management deallocate (TRIM). */
+  Trim: 3,
+  WriteZeroes: 4,
+} as const;
+export type ModelOpCode = (typeof ModelOp)[keyof typeof ModelOp];
+
+export interface ModelCounters {
+  /** Bytes the host asked to write (Write, Write Zeroes). */
+  hostWrittenBytes: number;
+  hostReadBytes: number;
+  /** Bytes programmed to NAND on behalf of host writes, and on behalf of GC. */
+  mediaWrittenUserBytes: number;
+  mediaWrittenGcBytes: number;
+  mediaReadBytes: number;
+  gcRuns: number;
+  gcPagesMoved: number;
+  /** Total block erases and the highest erase count of any block. */
+  erases: number;
+  maxEraseCount: number;
+  freeBlocks: number;
+  totalBlocks: number;
+  trimmedBytes: number;
+  /** 0..255 as the SMART log reports it (100 = rated endurance used). */
+  percentageUsed: number;
+  /** 0..100 (SMART available spare). */
+  availableSpare: number;
+}
+
+/** Runtime-adjustable timing knobs, the equivalent of NVMeVirt's /proc/nvmev/ files. */
+export type TimingParams = Record<string, number>;
+
+export interface DeviceModel {
+  readonly kind: 'nvm' | 'conv' | 'zns' | 'kv';
+  /** Capacity the host sees, in logical blocks of `lbaSize`. */
+  readonly nlb: number;
+  readonly lbaSize: number;
+  /**
+   * Submit a command at `nowNs` (monotonic nanoseconds); returns its completion time in ns
+   * (>= nowNs). `slba`/`nlb` are in logical blocks. `fua` forces the data to media before completion.
+   */
+  submit(op: ModelOpCode, slba: number, nlb: number, fua: boolean, nowNs: number): number;
+  counters(): ModelCounters;
+  timing(): TimingParams;
+  /** Change timing knobs; takes effect for the next submitted command. Unknown keys throw. */
+  setTiming(p: TimingParams): void;
+}
