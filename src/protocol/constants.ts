@@ -45,8 +45,8 @@ export const TermFes = {
   UnsupportedParameter: 0x06,
 } as const;
 
-/** Largest part of the offending PDU header echoed in a C2HTermReq. */
-export const TERM_REQ_MAX_DATA = 152;
+/** A TermReq PDU is at most 152 bytes, so at most 128 bytes of the offending header are echoed. */
+export const TERM_REQ_MAX_DATA = 128;
 
 export const AdminOpcode = {
   DeleteIoSq: 0x00,

@@ -181,7 +181,7 @@ export interface TermReq {
   data: Buffer;
 }
 
-/** C2HTermReq / H2CTermReq: 24-byte header + up to 152 bytes of the offending PDU header. */
+/** C2HTermReq / H2CTermReq: 24-byte header + up to 128 bytes of the offending PDU header. */
 export function encodeTermReq(type: number, fes: number, fei: number, offending: Buffer | null): Buffer {
   const dataLen = offending ? Math.min(offending.length, TERM_REQ_MAX_DATA) : 0;
   const b = Buffer.alloc(PduHlen.TermReq + dataLen);

@@ -269,15 +269,15 @@ export class TcpQueue implements ConnectableQueue {
     } else if (this.pduFlags & PduFlag.DDGSTF) {
       this.pduFlags &= ~PduFlag.DDGSTF; // no data, no data digest
     }
-    this.hdrHave = 0;
-    this.hdrTotal = 0;
+    // hdrHave stays set until nextPdu(), so a fatal error echoes the whole header.
     return type === PduType.CapsuleCmd ? this.onCapsule(dataLen, pad) : this.onH2CData(dataLen, pad);
   }
 
   private onICReq(): boolean {
     const ic = decodeICReq(this.hdr);
     if (ic.pfv !== 0) return this.fatal(TermFes.InvalidHeaderField, FieldOff.icPfv);
-    if (ic.hpda > 31) return this.fatal(TermFes.InvalidHeaderField, FieldOff.icHpda);
+    // We place C2H data right after the header; a host asking for padding is refused clearly.
+    if (ic.hpda !== 0) return this.fatal(TermFes.UnsupportedParameter, FieldOff.icHpda);
     this.hdgst = ic.hdgst;
     this.ddgst = ic.ddgst;
     this.established = true;
@@ -304,7 +304,9 @@ export class TcpQueue implements ConnectableQueue {
       const limit = req.opcode === AdminOpcode.Fabrics ? this.target.limits.adminInlineDataSize : this.inlineMax;
       if (dataLen > limit) return this.fatal(TermFes.DataTransferLimitExceeded, FieldOff.plen);
       if (sqe[SqeOff.sglType] !== SglId.DataBlockOffset || req.dataLength !== dataLen || sqe.readBigUInt64LE(SqeOff.sglAddress) !== 0n) {
-        req.earlyStatus = sqe[SqeOff.sglType] !== SglId.DataBlockOffset ? Status.SglDescriptorTypeInvalid : Status.DataSglLengthInvalid;
+        req.earlyStatus = sqe[SqeOff.sglType] !== SglId.DataBlockOffset ? Status.SglDescriptorTypeInvalid
+          : req.dataLength !== dataLen ? Status.DataSglLengthInvalid
+          : Status.SglOffsetInvalid;
       }
       req.state = ReqState.ReceivingCapsuleData;
       this.startData(SINK_CAPSULE, req, null, 0, dataLen, pad);

@@ -139,15 +139,15 @@ describe('CapsuleCmd header', () => {
 });
 
 describe('TermReq', () => {
-  it('encodes FES at 8, FEI at 10 and echoes at most 152 bytes of the offending header', () => {
+  it('encodes FES at 8, FEI at 10 and echoes at most 128 bytes of the offending header', () => {
     const offending = Buffer.from(Array.from({ length: 200 }, (_, i) => i & 0xff));
     const b = encodeTermReq(PduType.C2HTermReq, TermFes.PduSequenceError, 4, offending);
-    expect(b.length).toBe(24 + 152);
-    expect(b.subarray(0, 24).toString('hex')).toBe('030018' + '00' + 'b0000000' + '0200' + '04000000' + zeros(10));
-    expect(b.subarray(24).equals(offending.subarray(0, 152))).toBe(true);
+    expect(b.length).toBe(24 + 128);
+    expect(b.subarray(0, 24).toString('hex')).toBe('030018' + '00' + '98000000' + '0200' + '04000000' + zeros(10));
+    expect(b.subarray(24).equals(offending.subarray(0, 128))).toBe(true);
     const t = decodeTermReq(b);
     expect(t).toMatchObject({ type: PduType.C2HTermReq, fes: 2, fei: 4 });
-    expect(t.data.equals(offending.subarray(0, 152))).toBe(true);
+    expect(t.data.equals(offending.subarray(0, 128))).toBe(true);
   });
 
   it('keeps a short offending header whole and allows none', () => {

@@ -1,0 +1,135 @@
+// SparseMemoryStore: memory only for written chunks, reads as views, zero() releasing chunks.
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_CHUNK_SIZE, SparseMemoryStore } from '../../src/devices/sparse-memory-store.js';
+
+const TiB = 2 ** 40;
+const fill = (n: number, seed: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff));
+const concat = (parts: Buffer[]): Buffer => Buffer.concat(parts);
+
+describe('SparseMemoryStore', () => {
+  it('a 1 TiB store allocates nothing until written, and reads of it allocate nothing', () => {
+    const s = new SparseMemoryStore(TiB);
+    expect(s.capacity).toBe(TiB);
+    expect(s.chunkSize).toBe(DEFAULT_CHUNK_SIZE);
+    expect(s.allocatedBytes).toBe(0);
+    const parts: Buffer[] = [];
+    s.readv(TiB - 1024 * 1024, 1024 * 1024, parts);
+    expect(concat(parts).equals(Buffer.alloc(1024 * 1024))).toBe(true);
+    expect(s.read(123456789, 4096).equals(Buffer.alloc(4096))).toBe(true);
+    expect(s.equals(TiB / 2, Buffer.alloc(8192))).toBe(true);
+    expect(s.allocatedBytes).toBe(0);
+  });
+
+  it('a write near the end of 1 TiB allocates one chunk only', () => {
+    const s = new SparseMemoryStore(TiB);
+    const d = fill(4096, 1);
+    s.write(TiB - 4096, d);
+    expect(s.allocatedBytes).toBe(DEFAULT_CHUNK_SIZE);
+    expect(s.read(TiB - 4096, 4096).equals(d)).toBe(true);
+    expect(s.read(TiB - 8192, 4096).equals(Buffer.alloc(4096))).toBe(true);
+  });
+
+  it('writes across chunk boundaries read back, whole and in parts', () => {
+    const cs = 4096;
+    const s = new SparseMemoryStore(1 << 20, cs);
+    const d = fill(3 * cs + 100, 7); // starts 50 bytes before a boundary, spans 5 chunks
+    const off = cs - 50;
+    s.write(off, d);
+    expect(s.allocatedBytes).toBe(5 * cs);
+    expect(s.read(off, d.length).equals(d)).toBe(true);
+    expect(s.read(cs - 10, 20).equals(d.subarray(40, 60))).toBe(true);
+    // Bytes around the write are untouched zeroes.
+    expect(s.read(0, off).equals(Buffer.alloc(off))).toBe(true);
+    expect(s.read(off + d.length, 64).equals(Buffer.alloc(64))).toBe(true);
+  });
+
+  it('write honours srcOff and length', () => {
+    const s = new SparseMemoryStore(1 << 16, 1024);
+    const src = fill(3000, 3);
+    s.write(1000, src, 500, 1500);
+    expect(s.read(1000, 1500).equals(src.subarray(500, 2000))).toBe(true);
+    expect(s.read(2500, 10).equals(Buffer.alloc(10))).toBe(true);
+    s.write(0, src, 2990); // length defaults to the rest of src
+    expect(s.read(0, 10).equals(src.subarray(2990))).toBe(true);
+  });
+
+  it('readv appends one view per chunk touched; views alias the store (no copy)', () => {
+    const cs = 1024;
+    const s = new SparseMemoryStore(1 << 16, cs);
+    s.write(0, fill(cs, 1));
+    const out: Buffer[] = [Buffer.from('x')];
+    s.readv(cs / 2, 2 * cs, out); // half of chunk 0, all of (unwritten) chunk 1, half of chunk 2
+    expect(out.length).toBe(4);
+    expect(out.slice(1).map((p) => p.length)).toEqual([cs / 2, cs, cs / 2]);
+    // Written chunk: a view; a later write shows through it.
+    const view = out[1]!;
+    s.write(cs / 2, Buffer.alloc(4, 0xab));
+    expect(view.subarray(0, 4).toString('hex')).toBe('abababab');
+    // Unwritten chunks read as zeroes.
+    expect(out[2]!.every((x) => x === 0)).toBe(true);
+    // read() copies: later writes do not show through.
+    const copy = s.read(cs / 2, 4);
+    s.write(cs / 2, Buffer.alloc(4, 0xcd));
+    expect(copy.toString('hex')).toBe('abababab');
+  });
+
+  it('zero() frees whole chunks and zeroes partial ones', () => {
+    const cs = 1024;
+    const s = new SparseMemoryStore(1 << 16, cs);
+    const d = fill(4 * cs, 9);
+    s.write(0, d);
+    expect(s.allocatedBytes).toBe(4 * cs);
+    // From the middle of chunk 0 to the middle of chunk 3: chunks 1 and 2 go away.
+    s.zero(cs / 2, 3 * cs);
+    expect(s.allocatedBytes).toBe(2 * cs);
+    const want = Buffer.from(d);
+    want.fill(0, cs / 2, cs / 2 + 3 * cs);
+    expect(s.read(0, 4 * cs).equals(want)).toBe(true);
+    // Zeroing unwritten space allocates nothing.
+    s.zero(8 * cs, 4 * cs);
+    expect(s.allocatedBytes).toBe(2 * cs);
+    // Zeroing a whole written chunk frees it; it reads as zeroes and can be written again.
+    s.zero(3 * cs, cs);
+    expect(s.allocatedBytes).toBe(cs);
+    expect(s.read(3 * cs, cs).equals(Buffer.alloc(cs))).toBe(true);
+    s.write(3 * cs + 5, Buffer.from([1]));
+    expect(s.allocatedBytes).toBe(2 * cs);
+    expect(s.read(3 * cs, 8).toString('hex')).toBe('0000000000010000');
+  });
+
+  it('writes never dirty the shared zero page seen through earlier views', () => {
+    const cs = 1024;
+    const s = new SparseMemoryStore(1 << 16, cs);
+    const zeroView: Buffer[] = [];
+    s.readv(5 * cs, cs, zeroView);
+    s.write(5 * cs, Buffer.alloc(cs, 0xff));
+    expect(zeroView[0]!.every((x) => x === 0)).toBe(true);
+    // Writing through another chunk never dirties the shared zero page.
+    const again: Buffer[] = [];
+    s.readv(6 * cs, cs, again);
+    expect(again[0]!.every((x) => x === 0)).toBe(true);
+  });
+
+  it('equals() compares across chunks, written and unwritten', () => {
+    const cs = 1024;
+    const s = new SparseMemoryStore(1 << 16, cs);
+    const d = fill(2 * cs, 5);
+    s.write(cs - 100, d);
+    expect(s.equals(cs - 100, d)).toBe(true);
+    const other = Buffer.from(d);
+    other[other.length - 1] ^= 1;
+    expect(s.equals(cs - 100, other)).toBe(false);
+    const first = Buffer.from(d);
+    first[0] ^= 1;
+    expect(s.equals(cs - 100, first)).toBe(false);
+    // Across written and unwritten space.
+    const mixed = Buffer.concat([d.subarray(d.length - 10), Buffer.alloc(cs)]);
+    expect(s.equals(cs - 100 + d.length - 10, mixed)).toBe(true);
+    expect(s.equals(10 * cs, Buffer.alloc(3 * cs))).toBe(true);
+    expect(s.equals(10 * cs, Buffer.from([0, 0, 1]))).toBe(false);
+  });
+
+  it('rejects a chunk size that is not a power of two', () => {
+    expect(() => new SparseMemoryStore(1 << 20, 3000)).toThrow(/power of two/);
+  });
+});
