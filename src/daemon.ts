@@ -1,5 +1,6 @@
-// Assembles a running target from a validated topology: subsystems, namespaces, listeners and
-// the admin HTTP server. Used by the CLI and, unchanged, by the integration tests.
+// Assembles a running target from a validated topology: subsystems, namespaces, the device engine
+// (worker threads running the namespaces' device models), listeners and the admin HTTP server.
+// Used by the CLI and, unchanged, by the integration tests.
 import { pino, type Logger } from 'pino';
 import { ConfigError } from './config/errors.js';
 import type { NamespaceConfig, Topology } from './config/topology.js';
@@ -7,6 +8,7 @@ import { deriveNamespaceIds, Namespace } from './controller/namespace.js';
 import { Subsystem } from './controller/subsystem.js';
 import { DEFAULT_LIMITS, Target, type PortRuntime, type TargetLimits } from './controller/target.js';
 import type { BlockDevice } from './devices/block-device.js';
+import { DeviceEngine, EngineInitError, type EngineOptions } from './devices/engine/engine.js';
 import { NvmDevice } from './devices/nvm-device.js';
 import { startAdminServer } from './http/admin-server.js';
 import { Disc } from './protocol/constants.js';
@@ -19,6 +21,11 @@ export interface DaemonOptions {
   http?: { address: string; port: number; enabled: boolean };
   advertiseAddress?: string;
   limits?: Partial<TargetLimits>;
+  /**
+   * Device engine: `workers` (the `workers` setting; 0 = automatic: cores - 1, 1..4), spin window,
+   * inline fast path for zero-latency nvm namespaces, model module (tests).
+   */
+  engine?: EngineOptions;
 }
 
 export interface ListenerInfo {
@@ -34,7 +41,11 @@ export class Daemon {
   private http: { close(): Promise<void> } | null = null;
   private ready = false;
 
-  constructor(readonly target: Target) {}
+  constructor(
+    readonly target: Target,
+    /** Worker threads running the namespaces' device models (counters: engine.counters). */
+    readonly engine: DeviceEngine,
+  ) {}
 
   get isReady(): boolean {
     return this.ready;
@@ -45,6 +56,7 @@ export class Daemon {
     for (const c of [...this.target.allControllers()]) c.destroy('shutdown');
     await Promise.all(this.tcp.map((l) => l.close()));
     if (this.http) await this.http.close();
+    await this.engine.stop();
   }
 
   /** internal: set up by startDaemon */
@@ -57,17 +69,20 @@ export class Daemon {
   }
 }
 
+/** The namespace's data store; its timing is the device model's, on the engine. */
 export function createDevice(cfg: NamespaceConfig): BlockDevice {
   const e = cfg.emulation;
   switch (e.type) {
     case 'nvm':
-      return new NvmDevice({ capacityBytes: e.capacity, lbaSize: e.lba_size, readLatencyNs: e.read_latency_ns, writeLatencyNs: e.write_latency_ns });
+    case 'conv':
+      return new NvmDevice({ capacityBytes: e.capacity, lbaSize: e.lba_size, kind: e.type });
     default:
       throw new ConfigError([{ path: 'emulation.type', message: `emulation type "${e.type}" is not implemented yet` }]);
   }
 }
 
-export function buildTarget(topology: Topology, log: Logger, limits: TargetLimits): Target {
+/** Build the target; with an engine, every namespace gets a device model on it (start the engine before I/O). */
+export function buildTarget(topology: Topology, log: Logger, limits: TargetLimits, engine?: DeviceEngine): Target {
   const target = new Target(log, limits);
   topology.subsystems.forEach((sc, si) => {
     const s = new Subsystem({
@@ -91,7 +106,18 @@ export function buildTarget(topology: Topology, log: Logger, limits: TargetLimit
         }
         throw err;
       }
-      s.namespaces.set(nc.nsid, new Namespace(nc.nsid, dev, deriveNamespaceIds(sc.nqn, nc.nsid, nc.device), nc.enable));
+      const ns = new Namespace(nc.nsid, dev, deriveNamespaceIds(sc.nqn, nc.nsid, nc.device), nc.enable);
+      if (engine) {
+        ns.model = engine.addNamespace({
+          emulation: nc.emulation,
+          lbaSize: dev.lbaSize,
+          capacityBytes: dev.capacityBytes,
+          label: `${sc.nqn}/${nc.nsid}`,
+          hostStats: ns.stats,
+          configPath: `subsystems[${si}].namespaces[${ni}]`,
+        });
+      }
+      s.namespaces.set(nc.nsid, ns);
     });
     target.subsystems.set(sc.nqn, s);
   });
@@ -110,11 +136,25 @@ export function buildTarget(topology: Topology, log: Logger, limits: TargetLimit
   return target;
 }
 
+async function startEngine(engine: DeviceEngine): Promise<void> {
+  try {
+    await engine.start();
+  } catch (err) {
+    if (!(err instanceof EngineInitError)) throw err;
+    // A model that cannot be built is a configuration error of its namespace's emulation block.
+    const at = `${err.namespace?.spec.configPath ?? err.namespace?.spec.label ?? 'subsystems'}.emulation`;
+    const sub = (p: string): string => p.replace(/^emulation\.?/, '');
+    throw new ConfigError(err.issues.length ? err.issues.map((i) => ({ path: sub(i.path) ? `${at}.${sub(i.path)}` : at, message: i.message })) : [{ path: at, message: err.message }]);
+  }
+}
+
 export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const log = o.logger ?? pino({ level: 'silent' });
-  const target = buildTarget(o.topology, log, { ...DEFAULT_LIMITS, ...o.limits });
+  const engine = new DeviceEngine({ log, ...o.engine });
+  const target = buildTarget(o.topology, log, { ...DEFAULT_LIMITS, ...o.limits }, engine);
   target.advertiseAddress = o.advertiseAddress ?? '';
-  const daemon = new Daemon(target);
+  await startEngine(engine);
+  const daemon = new Daemon(target, engine);
   const listeners: TcpListener[] = [];
   try {
     for (const [i, p] of o.topology.ports.entries()) {
@@ -134,7 +174,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     let httpPort = 0;
     if (o.http?.enabled) {
       try {
-        const srv = await startAdminServer({ address: o.http.address, port: o.http.port, isReady: () => daemon.isReady });
+        const srv = await startAdminServer({ address: o.http.address, port: o.http.port, isReady: () => daemon.isReady, target });
         http = srv.app;
         httpPort = srv.port;
       } catch (err) {
@@ -144,6 +184,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     daemon._attach(listeners, http, httpPort);
   } catch (err) {
     await Promise.all(listeners.map((l) => l.close()));
+    await engine.stop();
     throw err;
   }
   return daemon;

@@ -6,6 +6,8 @@ import { ConfigError } from '../config/errors.js';
 import { loadConfig } from '../config/settings.js';
 import { startDaemon, type Daemon } from '../daemon.js';
 import { DISCOVERY_NQN } from '../protocol/constants.js';
+import { registerPreconditionCommand, registerTimingCommand } from './runtime-commands.js';
+import { registerSimulateCommand } from './simulate.js';
 
 const VERSION = '0.1.0';
 
@@ -20,7 +22,7 @@ async function serve(argv: string[]): Promise<void> {
   const log = pino({ level: settings.log_level, base: undefined }, pino.destination(2));
   let daemon: Daemon;
   try {
-    daemon = await startDaemon({ topology, logger: log, http: settings.http, advertiseAddress: settings.advertise_address });
+    daemon = await startDaemon({ topology, logger: log, http: settings.http, advertiseAddress: settings.advertise_address, engine: { workers: settings.workers } });
   } catch (err) {
     fail(err, cfg.source === 'default' ? undefined : cfg.source);
   }
@@ -85,5 +87,9 @@ serveOptions(program.command('serve', { isDefault: true }).description('run the 
     // convict resolves flags itself (default < file < env < flags), from the same words.
     await serve(cmd.parent ? process.argv.slice(2).filter((a) => a !== 'serve') : []);
   });
+
+registerTimingCommand(program);
+registerPreconditionCommand(program);
+registerSimulateCommand(program);
 
 await program.parseAsync(process.argv);

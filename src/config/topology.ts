@@ -6,11 +6,16 @@
 //     keys, and leaf values via the custom `leaf` keyword (see LEAVES).
 //  2. Our own code checks cross-references (NQNs, duplicates, address/family).
 //     It runs even when phase 1 failed, reading the raw input defensively.
-// Only when both are clean is the input normalised into the typed Topology.
+// Only when both are clean is the input normalised into the typed Topology; then
+//  3. each emulation block is resolved against its preset (src/devices/presets.ts),
+//     which reports keys that are fine alone but not together (e.g. a one-shot
+//     page that is not a multiple of the flash page).
 import { isIPv4, isIPv6 } from 'node:net';
 import { Ajv, type ErrorObject, type SchemaValidateFunction } from 'ajv';
 import { ConfigError, joinPath, pointerToPath, type ConfigIssue } from './errors.js';
 import { parseSize } from './size.js';
+import { PRESET_NAMES, resolveEmulation } from '../devices/presets.js';
+import { CELL_TYPES, GC_POLICIES, MAP_UNIT, type ConvParams } from '../devices/models/conv-params.js';
 
 export { ConfigError, type ConfigIssue } from './errors.js';
 
@@ -101,22 +106,38 @@ export interface NamespaceDevice {
 }
 
 interface EmulationCommon {
+  /** One of PRESET_NAMES[type]; the block's other keys override the preset's figures. */
   preset?: string;
   /** Bytes; a positive multiple of lba_size. */
   capacity: number;
   lba_size: LbaSize;
-  read_latency_ns: number;
-  write_latency_ns: number;
 }
 export interface NvmEmulation extends EmulationCommon {
   type: 'nvm';
+  /** Default 0 without a preset; absent = the preset's figure. */
+  read_latency_ns?: number;
+  write_latency_ns?: number;
+  /** Parallel I/O units (NVMeVirt's `slot`), 0 = unlimited. */
+  io_units?: number;
+  /** MiB/s, 0 = derived from io_units x 4 KiB / latency. */
+  read_bw_mibps?: number;
+  write_bw_mibps?: number;
 }
+/**
+ * conv: overrides of the preset's ConvParams (see src/devices/models/conv-params.ts); sizes in
+ * bytes; a read latency given as one number applies to every page type.
+ */
+export type ConvEmulation = EmulationCommon & { type: 'conv' } & Partial<
+    Omit<ConvParams, 'read_4k_latency_ns' | 'read_latency_ns'> & { read_4k_latency_ns: number | number[]; read_latency_ns: number | number[] }
+  >;
 export interface OtherEmulation extends EmulationCommon {
-  type: Exclude<EmulationType, 'nvm'>;
-  /** Type-specific parameters, not validated yet (conv/zns/kv define their own keys later). */
+  type: 'zns' | 'kv';
+  read_latency_ns: number;
+  write_latency_ns: number;
+  /** Type-specific parameters, not validated yet (zns/kv define their own keys later). */
   params: Record<string, unknown>;
 }
-export type Emulation = NvmEmulation | OtherEmulation;
+export type Emulation = NvmEmulation | ConvEmulation | OtherEmulation;
 
 export interface NamespaceConfig {
   nsid: number;
@@ -181,6 +202,8 @@ export interface TopologyInput {
         read_latency_ns?: number;
         write_latency_ns?: number;
         params?: Record<string, unknown>;
+        /** Type-specific keys: see EMULATION_TYPE_KEYS. */
+        [key: string]: unknown;
       };
     }[];
   }[];
@@ -290,6 +313,20 @@ const capacity: Leaf<number> = (v) => {
   }
 };
 
+/** A size in bytes that is a positive multiple of the 4 KiB mapping unit. */
+const pageSize: Leaf<number> = (v) => {
+  const r = capacity(v);
+  return !r.ok ? r : r.value % MAP_UNIT === 0 ? r : bad(`must be a multiple of 4 KiB (${MAP_UNIT} bytes)`);
+};
+
+/** Nanoseconds for every page type, or one per page type (LSB first). */
+const latencyList: Leaf<number | number[]> = (v) => {
+  const isNs = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x) && x >= 0;
+  if (isNs(v)) return ok(v);
+  if (Array.isArray(v) && v.length >= 1 && v.length <= 4 && v.every(isNs)) return ok([...v]);
+  return bad('must be a latency in ns (>= 0), or an array of 1..4 of them, one per page type (LSB, CSB, MSB, TSB)');
+};
+
 const LEAVES = {
   bool,
   portid: uint(1, 65535),
@@ -310,7 +347,8 @@ const LEAVES = {
   nguid: hexId(32, /-/g, '32 hex digits (NGUID, dashes allowed)'),
   eui64: hexId(16, /[-:]/g, '16 hex digits (EUI-64, dashes or colons allowed)'),
   capacity,
-  nonEmpty: ((v) => (typeof v === 'string' && v !== '' ? ok(v) : bad('must be a non-empty string'))) as Leaf<string>,
+  pageSize,
+  latencyList,
   noReferrals: ((v) =>
     !Array.isArray(v) ? bad('must be array') : v.length ? bad('referrals are not supported (must be empty)') : ok(v)) as Leaf<unknown>,
 } satisfies Record<string, Leaf<unknown>>;
@@ -335,22 +373,67 @@ const obj = (properties: Record<string, Schema>, required: string[] = []): Schem
 });
 const arr = (items: Schema): Schema => ({ type: 'array', items });
 
+const ns: Schema = { type: 'number', minimum: 0 };
+const mibps: Schema = { type: 'number', exclusiveMinimum: 0 };
+const int = (minimum: number, maximum: number): Schema => ({ type: 'integer', minimum, maximum });
+
 const EMULATION_COMMON: Record<string, Schema> = {
-  preset: leaf('nonEmpty'),
   capacity: leaf('capacity'),
   lba_size: { enum: [...LBA_SIZES] },
-  read_latency_ns: { type: 'number', minimum: 0 },
-  write_latency_ns: { type: 'number', minimum: 0 },
 };
 /**
  * Keys allowed in addition to EMULATION_COMMON, per emulation type. Each type
  * is a closed object, so typos are caught; type-specific work adds its keys here.
+ * Units are in the names; sizes take a byte count or a string such as "1MiB".
  */
 const EMULATION_TYPE_KEYS: Record<EmulationType, Record<string, Schema>> = {
-  nvm: {},
-  conv: { params: { type: 'object' } },
-  zns: { params: { type: 'object' } },
-  kv: { params: { type: 'object' } },
+  nvm: {
+    preset: { enum: [...PRESET_NAMES.nvm] },
+    read_latency_ns: ns,
+    write_latency_ns: ns,
+    io_units: int(0, 1 << 20),
+    read_bw_mibps: { type: 'number', minimum: 0 },
+    write_bw_mibps: { type: 'number', minimum: 0 },
+  },
+  conv: {
+    preset: { enum: [...PRESET_NAMES.conv] },
+    cell_type: { enum: [...CELL_TYPES] },
+    channels: int(1, 256),
+    luns_per_channel: int(1, 256),
+    planes_per_lun: int(1, 16),
+    pages_per_block: int(1, 1 << 16),
+    min_lines: int(0, 1 << 20),
+    flash_page_size: leaf('pageSize'),
+    oneshot_page_size: leaf('pageSize'),
+    read_4k_latency_ns: leaf('latencyList'),
+    read_latency_ns: leaf('latencyList'),
+    program_latency_ns: ns,
+    erase_latency_ns: ns,
+    firmware_4k_read_ns: ns,
+    firmware_read_ns: ns,
+    firmware_wbuf_base_ns: ns,
+    firmware_wbuf_per_4k_ns: ns,
+    firmware_trim_ns: ns,
+    channel_bw_mibps: mibps,
+    pcie_bw_mibps: mibps,
+    write_buffer_size: leaf('pageSize'),
+    over_provisioning: { type: 'number', minimum: 0, maximum: 1 },
+    gc_threshold_lines: int(1, 1 << 16),
+    gc_policy: { enum: [...GC_POLICIES] },
+    pe_cycles: int(1, 1e7),
+  },
+  zns: { preset: { enum: [...PRESET_NAMES.zns] }, read_latency_ns: ns, write_latency_ns: ns, params: { type: 'object' } },
+  kv: { preset: { enum: [...PRESET_NAMES.kv] }, read_latency_ns: ns, write_latency_ns: ns, params: { type: 'object' } },
+};
+
+/** Conv keys whose values are sizes (normalised to bytes). */
+const CONV_SIZE_KEYS = new Set(['flash_page_size', 'oneshot_page_size', 'write_buffer_size']);
+
+const EMULATION_SCHEMA: Schema = {
+  type: 'object',
+  required: ['type', 'capacity'],
+  discriminator: { propertyName: 'type' },
+  oneOf: EMULATION_TYPES.map((t) => obj({ type: { const: t }, ...EMULATION_COMMON, ...EMULATION_TYPE_KEYS[t] })),
 };
 
 const SCHEMA: Schema = obj({
@@ -407,12 +490,7 @@ const SCHEMA: Schema = obj({
               ana_grpid: { type: 'integer', minimum: 0 },
               ana: obj({ grpid: leaf('anaGrpid') }),
               resv: obj({ enable: leaf('bool') }),
-              emulation: {
-                type: 'object',
-                required: ['type', 'capacity'],
-                discriminator: { propertyName: 'type' },
-                oneOf: EMULATION_TYPES.map((t) => obj({ type: { const: t }, ...EMULATION_COMMON, ...EMULATION_TYPE_KEYS[t] })),
-              },
+              emulation: EMULATION_SCHEMA,
             },
             ['nsid', 'emulation'],
           ),
@@ -430,19 +508,35 @@ const leafKeyword: SchemaValidateFunction = (name: LeafName, data: unknown): boo
   return r.ok;
 };
 
-let compiled: ReturnType<Ajv['compile']> | undefined;
-function schemaValidator(): ReturnType<Ajv['compile']> {
+type Validator = ReturnType<Ajv['compile']>;
+let compiled: { topology: Validator; emulation: Validator } | undefined;
+function validators(): { topology: Validator; emulation: Validator } {
   if (!compiled) {
     const ajv = new Ajv({ allErrors: true, discriminator: true, strictTypes: true });
     ajv.addKeyword({ keyword: 'leaf', schemaType: 'string', validate: leafKeyword });
-    compiled = ajv.compile(SCHEMA);
+    compiled = { topology: ajv.compile(SCHEMA), emulation: ajv.compile(EMULATION_SCHEMA) };
   }
   return compiled;
 }
 
+/** Schema errors of `raw` as issues, paths prefixed with `base`. */
+function schemaIssues(validate: Validator, raw: unknown, base = ''): ConfigIssue[] {
+  const errors: ConfigIssue[] = [];
+  if (!validate(raw)) {
+    for (const e of validate.errors ?? []) {
+      const t = translate(e, base);
+      if (t && !errors.some((x) => x.path === t.path && x.message === t.message)) errors.push(t);
+    }
+  }
+  return errors;
+}
+
+/** `base` + a relative path (`a.b`, `[0].c` or ``). */
+const under = (base: string, rel: string): string => (!base ? rel : !rel ? base : rel.startsWith('[') ? base + rel : `${base}.${rel}`);
+
 /** Turn one ajv error into our `path: reason` form (undefined = redundant, drop it). */
-function translate(e: ErrorObject): ConfigIssue | undefined {
-  const path = pointerToPath(e.instancePath);
+function translate(e: ErrorObject, base = ''): ConfigIssue | undefined {
+  const path = under(base, pointerToPath(e.instancePath));
   const p = e.params as Record<string, unknown>;
   const at = path || '(root)';
   switch (e.keyword) {
@@ -483,6 +577,16 @@ function canonicalAddr(a: string): string {
   } catch {
     return a.toLowerCase(); // e.g. zone ids, which URL does not accept
   }
+}
+
+/** Checks across keys of one emulation block (read defensively: structure may be broken). */
+function emulationCrossCheck(e: unknown, base: string): ConfigIssue[] {
+  const cap = get('capacity', field(e, 'capacity'));
+  const lba = field(e, 'lba_size') ?? 512;
+  if (cap !== undefined && (lba === 512 || lba === 4096) && cap % lba !== 0) {
+    return [{ path: `${base}.capacity`, message: `must be a multiple of lba_size (${lba}), got ${cap} bytes` }];
+  }
+  return [];
 }
 
 function crossCheck(raw: Obj): ConfigIssue[] {
@@ -530,11 +634,7 @@ function crossCheck(raw: Obj): ConfigIssue[] {
         if (prev) err(`${np}.nsid`, `duplicate nsid ${nsid} (also at ${prev})`);
         else nsidSeen.set(nsid, np);
       }
-      const cap = get('capacity', field(ns.emulation, 'capacity'));
-      const lba = field(ns.emulation, 'lba_size') ?? 512;
-      if (cap !== undefined && (lba === 512 || lba === 4096) && cap % lba !== 0) {
-        err(`${np}.emulation.capacity`, `must be a multiple of lba_size (${lba}), got ${cap} bytes`);
-      }
+      errs.push(...emulationCrossCheck(ns.emulation, `${np}.emulation`));
     }
   }
 
@@ -605,15 +705,67 @@ function compact<T extends object>(o: T): T {
 
 function normEmulation(e: Obj): Emulation {
   const common: EmulationCommon = compact({
-    preset: opt('nonEmpty', e.preset),
+    preset: e.preset as string | undefined,
     capacity: must('capacity', e.capacity),
     lba_size: (e.lba_size as LbaSize | undefined) ?? 512,
-    read_latency_ns: (e.read_latency_ns as number | undefined) ?? 0,
-    write_latency_ns: (e.write_latency_ns as number | undefined) ?? 0,
   });
+  // Latencies default to 0 only without a preset; with one, absent keys take the preset's figures.
+  const latency = (k: string): number | undefined => (e[k] as number | undefined) ?? (common.preset === undefined ? 0 : undefined);
   const type = e.type as EmulationType;
-  if (type === 'nvm') return { type, ...common };
-  return { type, ...common, params: { ...((e.params as Obj | undefined) ?? {}) } };
+  switch (type) {
+    case 'nvm':
+      return compact({
+        type,
+        ...common,
+        read_latency_ns: latency('read_latency_ns'),
+        write_latency_ns: latency('write_latency_ns'),
+        io_units: e.io_units as number | undefined,
+        read_bw_mibps: e.read_bw_mibps as number | undefined,
+        write_bw_mibps: e.write_bw_mibps as number | undefined,
+      });
+    case 'conv': {
+      const out: Obj = { type, ...common };
+      for (const k of Object.keys(EMULATION_TYPE_KEYS.conv)) {
+        const v = e[k];
+        if (v === undefined || k === 'preset') continue;
+        out[k] = CONV_SIZE_KEYS.has(k) ? must('pageSize', v) : k.startsWith('read_') ? must('latencyList', v) : v;
+      }
+      return out as unknown as ConvEmulation;
+    }
+    default:
+      return {
+        type,
+        ...common,
+        read_latency_ns: (e.read_latency_ns as number | undefined) ?? 0,
+        write_latency_ns: (e.write_latency_ns as number | undefined) ?? 0,
+        params: { ...((e.params as Obj | undefined) ?? {}) },
+      };
+  }
+}
+
+/** Issues from resolving the block against its preset (combinations of keys), paths under `base`. */
+function resolutionIssues(e: Emulation, base: string): ConfigIssue[] {
+  try {
+    resolveEmulation(e);
+    return [];
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    return err.errors.map((x) => ({ path: under(base, x.path), message: x.message }));
+  }
+}
+
+/**
+ * Validate and normalise one namespace `emulation` block on its own (as `nvmf-emu simulate`
+ * takes it). Throws ConfigError; paths start with `base`.
+ */
+export function validateEmulation(raw: unknown, base = 'emulation'): Emulation {
+  const errors = schemaIssues(validators().emulation, raw, base);
+  errors.push(...emulationCrossCheck(raw, base));
+  if (errors.length) throw new ConfigError(errors);
+  const e = normEmulation(raw as Obj);
+  const more = resolutionIssues(e, base);
+  if (more.length) throw new ConfigError(more);
+  return e;
 }
 
 function normNamespace(ns: Obj): NamespaceConfig {
@@ -682,14 +834,7 @@ function normPort(p: Obj): PortConfig {
  * problem found. Does not modify `raw`.
  */
 export function validateTopology(raw: unknown): Topology {
-  const validate = schemaValidator();
-  const errors: ConfigIssue[] = [];
-  if (!validate(raw)) {
-    for (const e of validate.errors ?? []) {
-      const t = translate(e);
-      if (t && !errors.some((x) => x.path === t.path && x.message === t.message)) errors.push(t);
-    }
-  }
+  const errors = schemaIssues(validators().topology, raw);
   if (isObj(raw)) errors.push(...crossCheck(raw));
   if (errors.length) throw new ConfigError(errors);
 
@@ -699,6 +844,11 @@ export function validateTopology(raw: unknown): Topology {
     ports: objs(r.ports).map(([p]) => normPort(p)),
     subsystems: objs(r.subsystems).map(([s]) => normSubsystem(s)),
   };
+  // Phase 3: emulation keys that are valid one by one but not together (or with their preset).
+  topo.subsystems.forEach((s, si) =>
+    s.namespaces.forEach((ns, ni) => errors.push(...resolutionIssues(ns.emulation, `subsystems[${si}].namespaces[${ni}].emulation`))),
+  );
+  if (errors.length) throw new ConfigError(errors);
   if (r.settings !== undefined) topo.settings = structuredClone(r.settings as Obj);
   return topo;
 }

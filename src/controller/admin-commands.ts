@@ -32,6 +32,8 @@ import { ASYNC, sendData, type NvmeRequest } from './request.js';
 const NSID_ALL = 0xffffffff;
 /** Composite temperature reported: 35 °C. */
 const TEMPERATURE_K = 308;
+/** SMART available spare threshold (%). */
+const SPARE_THRESHOLD = 10;
 
 export function executeAdmin(ctrl: Controller, req: NvmeRequest): number {
   const op = req.opcode;
@@ -235,20 +237,28 @@ const IO_EFFECTS = new Map<number, number>([
 function smartLog(ctrl: Controller, nsid: number): Buffer {
   const nss = nsid === NSID_ALL || nsid === 0 ? [...ctrl.subsys.namespaces.values()] : [ctrl.subsys.namespaces.get(nsid)!];
   let br = 0n, bw = 0n, rc = 0n, wc = 0n, busyMs = 0;
+  // Wear comes from the device models (mirrored from their workers); data units and command
+  // counts are the host's view, kept here. Across namespaces: the most worn, the least spare.
+  let percentageUsed = 0, availableSpare = 100;
   for (const ns of nss) {
     br += BigInt(ns.stats.bytesRead);
     bw += BigInt(ns.stats.bytesWritten);
     rc += BigInt(ns.stats.readCommands);
     wc += BigInt(ns.stats.writeCommands);
     busyMs += ns.stats.busyMs;
+    const c = ns.counters();
+    percentageUsed = Math.max(percentageUsed, c.percentageUsed);
+    availableSpare = Math.min(availableSpare, c.availableSpare);
   }
+  percentageUsed = Math.min(255, Math.max(0, Math.floor(percentageUsed)));
+  availableSpare = Math.min(100, Math.max(0, Math.floor(availableSpare)));
   const uptimeMs = Date.now() - ctrl.target.startedAt;
   return encodeSmartLog({
-    criticalWarning: 0,
+    criticalWarning: availableSpare < SPARE_THRESHOLD ? 0x01 : 0, // bit 0: spare below threshold
     temperatureK: TEMPERATURE_K,
-    availableSpare: 100,
-    spareThreshold: 10,
-    percentageUsed: 0,
+    availableSpare,
+    spareThreshold: SPARE_THRESHOLD,
+    percentageUsed,
     dataUnitsRead: bytesToDataUnits(br),
     dataUnitsWritten: bytesToDataUnits(bw),
     hostReadCommands: rc,

@@ -1,6 +1,15 @@
 // NVM command set: Read, Write, Flush, Write Zeroes, Dataset Management, Compare, Verify.
 // This is the per-I/O path: no allocation beyond the views the device hands back.
-import { DeviceOp, type DeviceOpCode } from '../devices/block-device.js';
+//
+// Everything a command does to data happens here, synchronously, on the network thread: range
+// checks, statuses, the copy into or out of the namespace's store. So by the time a write is
+// acknowledged its data is in the store, and any later read sees it. Then, when the namespace has
+// a device model, the model op goes to its worker (device engine) and the command completes at
+// the modelled time (ASYNC; the engine calls req.complete). Op mapping: Read / Compare / Verify ->
+// Read, Write -> Write (FUA = CDW12 bit 30), Write Zeroes -> WriteZeroes (FUA too), Flush -> Flush,
+// Dataset Management with AD -> one Trim per non-empty range (complete when all are).
+import type { CompletionSink } from '../devices/engine/engine.js';
+import { ModelOp, type ModelOpCode } from '../devices/model.js';
 import { NvmOpcode } from '../protocol/constants.js';
 import { SqeOff } from '../protocol/sqe.js';
 import { Status } from '../protocol/status.js';
@@ -12,11 +21,12 @@ const NSID_ALL = 0xffffffff;
 const DSM_RANGE_SIZE = 16;
 const DSM_AD = 1 << 2;
 const TWO32 = 0x100000000;
+const CDW12_FUA = 1 << 30;
 
 export function executeIo(ctrl: Controller, req: NvmeRequest): number {
   const ns = ctrl.subsys.namespaces.get(req.nsid);
   if (ns === undefined || !ns.enabled) {
-    if (req.opcode === NvmOpcode.Flush && req.nsid === NSID_ALL) return Status.Success;
+    if (req.opcode === NvmOpcode.Flush && req.nsid === NSID_ALL) return flushAll(ctrl, req);
     return Status.InvalidNamespace;
   }
   const sqe = req.sqe;
@@ -29,13 +39,11 @@ export function executeIo(ctrl: Controller, req: NvmeRequest): number {
       const slba = sqe.readUInt32LE(SqeOff.cdw10) + sqe.readUInt32LE(SqeOff.cdw11) * TWO32;
       const nlb = (sqe.readUInt32LE(SqeOff.cdw12) & 0xffff) + 1;
       if (slba + nlb > ns.nlb) return Status.LbaOutOfRange;
-      const offset = slba * ns.lbaSize;
-      const bytes = nlb << ns.lbaShift;
-      return rw(ns, req, offset, bytes);
+      return rw(ns, req, slba, nlb);
     }
     case NvmOpcode.Flush:
       ns.stats.flushes++;
-      return finish(ns, req, DeviceOp.Flush, 0, Status.Success);
+      return finish(ns, req, ModelOp.Flush, 0, 0, false, Status.Success);
     case NvmOpcode.DatasetManagement:
       return dsm(ns, req);
     default:
@@ -43,8 +51,10 @@ export function executeIo(ctrl: Controller, req: NvmeRequest): number {
   }
 }
 
-function rw(ns: Namespace, req: NvmeRequest, offset: number, bytes: number): number {
+function rw(ns: Namespace, req: NvmeRequest, slba: number, nlb: number): number {
   const dev = ns.device;
+  const offset = slba * ns.lbaSize;
+  const bytes = nlb << ns.lbaShift;
   switch (req.opcode) {
     case NvmOpcode.Read:
       if (req.dataLength !== bytes) return Status.DataSglLengthInvalid;
@@ -52,43 +62,51 @@ function rw(ns: Namespace, req: NvmeRequest, offset: number, bytes: number): num
       req.c2hLength = bytes;
       ns.stats.readCommands++;
       ns.stats.bytesRead += bytes;
-      return finish(ns, req, DeviceOp.Read, bytes, Status.Success);
+      return finish(ns, req, ModelOp.Read, slba, nlb, false, Status.Success);
     case NvmOpcode.Write:
       if (req.dataLength !== bytes || req.data === null) return Status.DataSglLengthInvalid;
       dev.write(offset, req.data, 0, bytes);
       ns.stats.writeCommands++;
       ns.stats.bytesWritten += bytes;
-      return finish(ns, req, DeviceOp.Write, bytes, Status.Success);
+      return finish(ns, req, ModelOp.Write, slba, nlb, fuaOf(req), Status.Success);
     case NvmOpcode.Compare: {
       if (req.dataLength !== bytes || req.data === null) return Status.DataSglLengthInvalid;
       ns.stats.readCommands++;
       ns.stats.bytesRead += bytes;
       const same = dev.equals(offset, req.data.subarray(0, bytes));
-      return finish(ns, req, DeviceOp.Compare, bytes, same ? Status.Success : Status.CompareFailure);
+      return finish(ns, req, ModelOp.Read, slba, nlb, false, same ? Status.Success : Status.CompareFailure);
     }
     case NvmOpcode.WriteZeroes:
       dev.zero(offset, bytes);
       ns.stats.writeCommands++;
-      return finish(ns, req, DeviceOp.WriteZeroes, bytes, Status.Success);
-    default: // Verify: the memory medium has no unrecoverable errors to find
-      return finish(ns, req, DeviceOp.Verify, bytes, Status.Success);
+      return finish(ns, req, ModelOp.WriteZeroes, slba, nlb, fuaOf(req), Status.Success);
+    default: // Verify: the memory medium has no unrecoverable errors to find; the device still reads
+      return finish(ns, req, ModelOp.Read, slba, nlb, false, Status.Success);
   }
 }
+
+const fuaOf = (req: NvmeRequest): boolean => (req.sqe.readUInt32LE(SqeOff.cdw12) & CDW12_FUA) !== 0;
 
 function dsm(ns: Namespace, req: NvmeRequest): number {
   const nr = (req.sqe.readUInt32LE(SqeOff.cdw10) & 0xff) + 1;
   const attrs = req.sqe.readUInt32LE(SqeOff.cdw11);
   const need = nr * DSM_RANGE_SIZE;
   if (req.data === null || req.dataLength < need) return Status.DataSglLengthInvalid;
-  if ((attrs & DSM_AD) === 0) return finish(ns, req, DeviceOp.Deallocate, 0, Status.Success); // hints only
+  if ((attrs & DSM_AD) === 0) return Status.Success; // hints only: nothing for the device to do
   const d = req.data;
   // Check every range before touching any, so an error leaves the namespace unchanged.
+  let ops = 0;
   for (let i = 0; i < nr; i++) {
     const o = i * DSM_RANGE_SIZE;
     const len = d.readUInt32LE(o + 4);
     const slba = d.readUInt32LE(o + 8) + d.readUInt32LE(o + 12) * TWO32;
     if (slba + len > ns.nlb) return Status.LbaOutOfRange;
+    if (len !== 0) ops++;
   }
+  const m = ns.model;
+  const viaEngine = m !== null && !m.inline && ops > 0;
+  if (viaEngine && !m.available) return Status.InternalError;
+  const sink: CompletionSink | null = !viaEngine ? null : ops === 1 ? req : new Join(req, ops);
   let total = 0;
   for (let i = 0; i < nr; i++) {
     const o = i * DSM_RANGE_SIZE;
@@ -97,22 +115,55 @@ function dsm(ns: Namespace, req: NvmeRequest): number {
     if (len === 0) continue;
     ns.device.zero(slba * ns.lbaSize, len * ns.lbaSize);
     total += len * ns.lbaSize;
+    if (sink !== null) m!.submit(sink, Status.Success, ModelOp.Trim, slba, len, false);
   }
   ns.stats.discards++;
   ns.stats.bytesDiscarded += total;
-  return finish(ns, req, DeviceOp.Deallocate, total, Status.Success);
+  return sink !== null ? ASYNC : Status.Success;
 }
 
-/** Complete now, or after the device's modelled latency. */
-function finish(ns: Namespace, req: NvmeRequest, op: DeviceOpCode, bytes: number, status: number): number {
-  const ns_ = ns.device.latencyNs(op, bytes);
-  ns.stats.busyMs += ns_ / 1e6;
-  if (ns_ <= 0) return status;
-  // Millisecond timers until the device engine's microsecond scheduler replaces this.
-  setTimeout(completeLater, ns_ / 1e6, req, status);
+/** Flush of every namespace (NSID FFFFFFFFh): complete when each model has flushed. */
+function flushAll(ctrl: Controller, req: NvmeRequest): number {
+  let n = 0;
+  for (const ns of ctrl.subsys.namespaces.values()) {
+    if (!ns.enabled || ns.model === null || ns.model.inline) continue;
+    if (!ns.model.available) return Status.InternalError;
+    n++;
+  }
+  if (n === 0) return Status.Success;
+  const sink: CompletionSink = n === 1 ? req : new Join(req, n);
+  for (const ns of ctrl.subsys.namespaces.values()) {
+    if (!ns.enabled || ns.model === null || ns.model.inline) continue;
+    ns.stats.flushes++;
+    ns.model.submit(sink, Status.Success, ModelOp.Flush, 0, 0, false);
+  }
   return ASYNC;
 }
 
-function completeLater(req: NvmeRequest, status: number): void {
-  req.complete(status);
+/** Completes `req` when all `n` model ops have; the first error status wins. */
+class Join implements CompletionSink {
+  private status: number = Status.Success;
+  constructor(
+    private readonly req: NvmeRequest,
+    private n: number,
+  ) {}
+  complete(status: number): void {
+    if (status !== Status.Success && this.status === Status.Success) this.status = status;
+    if (--this.n === 0) this.req.complete(this.status);
+  }
+}
+
+/**
+ * Hand the model op to the namespace's worker and complete at the modelled time; or complete now
+ * when the namespace has no model, or when it is a zero-latency `nvm` namespace and the engine's
+ * inline fast path (EngineOptions.inlineZeroLatency, on by default) is on: its model would return
+ * "now" for every command, so the hop would only add latency. Its model then sees no commands (its
+ * counters stay still; host-side statistics do not).
+ */
+function finish(ns: Namespace, req: NvmeRequest, op: ModelOpCode, slba: number, nlb: number, fua: boolean, status: number): number {
+  const m = ns.model;
+  if (m === null || m.inline) return status;
+  if (!m.available) return Status.InternalError; // worker restarting after a failure: the host retries
+  m.submit(req, status, op, slba, nlb, fua);
+  return ASYNC;
 }

@@ -1,6 +1,10 @@
-// A namespace: its identity (NGUID/UUID/EUI-64), LBA format, device and statistics.
+// A namespace: its identity (NGUID/UUID/EUI-64), LBA format, data store (device), device model
+// (on a worker of the device engine) and statistics.
 import { createHash } from 'node:crypto';
 import type { BlockDevice } from '../devices/block-device.js';
+import type { NamespaceModel } from '../devices/engine/engine.js';
+import { emptyCounters } from '../devices/engine/layout.js';
+import type { ModelCounters, TimingParams } from '../devices/model.js';
 
 export interface NamespaceIds {
   nguid: Buffer;
@@ -36,7 +40,7 @@ export class NamespaceStats {
   discards = 0;
   bytesDiscarded = 0;
   errors = 0;
-  /** Sum of command service times, ms (SMART controller busy time). */
+  /** Sum of modelled command service times, ms (SMART controller busy time). */
   busyMs = 0;
   reset(): void {
     Object.assign(this, new NamespaceStats());
@@ -47,6 +51,11 @@ export class Namespace {
   readonly stats = new NamespaceStats();
   readonly lbaShift: number;
   readonly nlb: number;
+  /**
+   * The device model on the engine (timing, wear, counters); null = no model (every command
+   * completes at once, counters stay at zero). Data stays in `device` on this thread either way.
+   */
+  model: NamespaceModel | null = null;
 
   constructor(
     readonly nsid: number,
@@ -60,5 +69,25 @@ export class Namespace {
 
   get lbaSize(): number {
     return this.device.lbaSize;
+  }
+
+  /** The device model's counters (FTL, wear, GC), mirrored from its worker: no round trip. */
+  counters(): ModelCounters {
+    return this.model ? this.model.counters() : emptyCounters();
+  }
+
+  /** The device model's timing knobs (NVMeVirt's /proc/nvmev/read_latency, write_latency, slot...). */
+  timing(): TimingParams {
+    return this.model ? this.model.timing() : {};
+  }
+
+  /**
+   * Change timing knobs at run time: sent to the model's worker, in order with the commands (it
+   * applies from the next command submitted after this call); resolves with the new timing.
+   * Unknown keys or bad values reject (the model's message).
+   */
+  setTiming(p: TimingParams): Promise<TimingParams> {
+    if (!this.model) return Promise.reject(new Error(`namespace ${this.nsid} has no device model`));
+    return this.model.setTiming(p);
   }
 }

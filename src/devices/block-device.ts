@@ -1,5 +1,6 @@
-// The narrow interface between the NVM command set and an emulated device. The controller checks
-// ranges and statuses; the device owns the data and decides when each command completes.
+// The narrow interface between the NVM command set and a namespace's data. The controller checks
+// ranges and statuses and copies data in and out here; when a command completes is decided by the
+// namespace's DeviceModel (src/devices/model.ts) on the device engine, not by this interface.
 
 export const DeviceOp = { Read: 0, Write: 1, Flush: 2, Deallocate: 3, WriteZeroes: 4, Compare: 5, Verify: 6 } as const;
 export type DeviceOpCode = (typeof DeviceOp)[keyof typeof DeviceOp];
@@ -20,7 +21,7 @@ export interface BlockDevice {
   write(offset: number, src: Uint8Array, srcOff?: number, length?: number): void;
   zero(offset: number, length: number): void;
   equals(offset: number, data: Uint8Array): boolean;
-  /** Modelled service time of one command in nanoseconds (0 = complete at once). */
+  /** Fixed service time of one command in ns (legacy; the controller uses the engine's model). */
   latencyNs(op: DeviceOpCode, bytes: number): number;
   timing(): DeviceTiming;
   setTiming(t: Partial<DeviceTiming>): void;

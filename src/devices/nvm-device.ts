@@ -1,23 +1,28 @@
-// `nvm` emulation: memory-backed, fixed (possibly zero) read/write latency. The Optane-like
-// model; the device-engine issue replaces the latency function with the worker-thread model.
+// Memory-backed data store of an NVM-command-set namespace (`nvm` and `conv` emulation): the
+// bytes, on the network thread. When and how a command completes is the namespace's DeviceModel's
+// business, on a device engine worker; latencyNs()/timing() here are the older fixed-latency knobs,
+// which the controller no longer consults.
 import { DeviceOp, type BlockDevice, type DeviceOpCode, type DeviceTiming } from './block-device.js';
 import { SparseMemoryStore } from './sparse-memory-store.js';
 
 export interface NvmDeviceOptions {
   capacityBytes: number;
   lbaSize: number;
+  /** Emulation type reported to the controller (default 'nvm'). */
+  kind?: 'nvm' | 'conv';
   readLatencyNs?: number;
   writeLatencyNs?: number;
 }
 
 export class NvmDevice implements BlockDevice {
-  readonly kind = 'nvm' as const;
+  readonly kind: 'nvm' | 'conv';
   readonly capacityBytes: number;
   readonly lbaSize: number;
   private readonly store: SparseMemoryStore;
   private t: DeviceTiming;
 
   constructor(o: NvmDeviceOptions) {
+    this.kind = o.kind ?? 'nvm';
     this.capacityBytes = o.capacityBytes;
     this.lbaSize = o.lbaSize;
     this.store = new SparseMemoryStore(o.capacityBytes);

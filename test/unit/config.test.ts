@@ -165,7 +165,7 @@ describe('validateTopology', () => {
               device: { nguid: 'ABCDEF01-2345-6789-abcd-ef0123456789', path: '', eui64: '00:11:22:33:44:55:66:77' },
               enable: '0',
               nsid: 2,
-              emulation: { type: 'zns', preset: 'small-zns', capacity: '64MiB', params: { zone_size: '1MiB' } },
+              emulation: { type: 'zns', preset: 'zns-prototype', capacity: '64MiB', params: { zone_size: '1MiB' } },
             },
           ],
           nqn: SUB,
@@ -216,7 +216,7 @@ describe('validateTopology', () => {
       device: { nguid: 'abcdef0123456789abcdef0123456789', eui64: '0011223344556677' },
       emulation: {
         type: 'zns',
-        preset: 'small-zns',
+        preset: 'zns-prototype',
         capacity: 64 * 1024 ** 2,
         lba_size: 512,
         read_latency_ns: 0,
@@ -367,8 +367,8 @@ describe('validateTopology', () => {
     ]);
   });
 
-  it('accepts params only for non-nvm emulation types', () => {
-    for (const type of ['conv', 'zns', 'kv']) {
+  it('accepts params only for the zns and kv emulation types (nvm and conv have explicit keys)', () => {
+    for (const type of ['zns', 'kv']) {
       const t = validateTopology(
         topo((x) => (x.subsystems[0].namespaces[0].emulation = { type, capacity: '1MiB', params: { a: 1 } })),
       );
@@ -376,6 +376,10 @@ describe('validateTopology', () => {
     }
     const errs = issues(() => validateTopology(topo((x) => (x.subsystems[0].namespaces[0].emulation.params = {}))));
     expect(errs).toEqual([{ path: 'subsystems[0].namespaces[0].emulation.params', message: 'unknown key' }]);
+    const conv = issues(() =>
+      validateTopology(topo((x) => (x.subsystems[0].namespaces[0].emulation = { type: 'conv', capacity: '1MiB', params: {} }))),
+    );
+    expect(conv).toEqual([{ path: 'subsystems[0].namespaces[0].emulation.params', message: 'unknown key' }]);
   });
 
   it('reports duplicates, NQN problems and cntlid range', () => {
@@ -581,5 +585,122 @@ describe('loadConfig', () => {
       { path: 'settings.http.port', message: 'must be a port number 0..65535 (0 = ephemeral), got -1' },
       { path: 'settings.workers', message: 'must be a non-negative integer, got "many" (from --workers)' },
     ]);
+  });
+});
+
+describe('emulation blocks (presets and per-type keys)', () => {
+  const P = 'subsystems[0].namespaces[0].emulation';
+  const withEmulation = (emulation: unknown) => topo((t) => (t.subsystems[0].namespaces[0].emulation = emulation));
+
+  it('normalises a conv block: sizes to bytes, preset kept, only the given keys', () => {
+    const t = validateTopology(
+      withEmulation({
+        type: 'conv',
+        preset: 'samsung-970pro',
+        capacity: '1GiB',
+        write_buffer_size: '2MiB',
+        read_4k_latency_ns: [30000, 40000],
+        read_latency_ns: 50000,
+        erase_latency_ns: 0,
+        gc_policy: 'cost-benefit',
+        over_provisioning: 0.28,
+      }),
+    );
+    expect(t.subsystems[0]!.namespaces[0]!.emulation).toEqual({
+      type: 'conv',
+      preset: 'samsung-970pro',
+      capacity: GiB,
+      lba_size: 512,
+      write_buffer_size: 2 * 1024 ** 2,
+      read_4k_latency_ns: [30000, 40000],
+      read_latency_ns: 50000,
+      erase_latency_ns: 0,
+      gc_policy: 'cost-benefit',
+      over_provisioning: 0.28,
+    });
+  });
+
+  it('normalises nvm: latencies default to 0 without a preset, to the preset with one', () => {
+    const plain = validateTopology(withEmulation({ type: 'nvm', capacity: '1MiB', io_units: 8 }));
+    expect(plain.subsystems[0]!.namespaces[0]!.emulation).toEqual({
+      type: 'nvm',
+      capacity: 1024 ** 2,
+      lba_size: 512,
+      read_latency_ns: 0,
+      write_latency_ns: 0,
+      io_units: 8,
+    });
+    const optane = validateTopology(withEmulation({ type: 'nvm', preset: 'intel-optane', capacity: '1MiB', write_latency_ns: 12000 }));
+    expect(optane.subsystems[0]!.namespaces[0]!.emulation).toEqual({
+      type: 'nvm',
+      preset: 'intel-optane',
+      capacity: 1024 ** 2,
+      lba_size: 512,
+      write_latency_ns: 12000,
+    });
+  });
+
+  it('validates the preset against the presets of the type, naming them', () => {
+    const errs = issues(() => validateTopology(withEmulation({ type: 'conv', preset: 'intel-optane', capacity: '1GiB' })));
+    expect(errs).toEqual([{ path: `${P}.preset`, message: 'must be one of samsung-970pro' }]);
+    const nvm = issues(() => validateTopology(withEmulation({ type: 'nvm', preset: 'samsung-970pro', capacity: '1GiB' })));
+    expect(nvm).toEqual([{ path: `${P}.preset`, message: 'must be one of intel-optane' }]);
+    for (const [type, preset] of [['zns', 'wd-zn540'], ['zns', 'zns-prototype'], ['kv', 'kv-prototype']]) {
+      expect(() => validateTopology(withEmulation({ type, preset, capacity: '64MiB' }))).not.toThrow();
+    }
+  });
+
+  it('reports unknown and bad conv keys with their exact paths, all at once', () => {
+    const errs = issues(() =>
+      validateTopology(
+        withEmulation({
+          type: 'conv',
+          capacity: '1GiB',
+          write_latency_ns: 5,
+          channel: 8,
+          gc_policy: 'lru',
+          over_provisioning: 1.5,
+          flash_page_size: '6KiB',
+          read_latency_ns: [1, 2, 3, 4, 5],
+          channels: 0,
+          pcie_bw_mibps: 0,
+        }),
+      ),
+    );
+    expect(errs).toEqual(
+      expect.arrayContaining([
+        { path: `${P}.write_latency_ns`, message: 'unknown key' },
+        { path: `${P}.channel`, message: 'unknown key' },
+        { path: `${P}.gc_policy`, message: 'must be one of greedy, cost-benefit' },
+        { path: `${P}.over_provisioning`, message: 'must be <= 1' },
+        { path: `${P}.flash_page_size`, message: 'must be a multiple of 4 KiB (4096 bytes)' },
+        { path: `${P}.read_latency_ns`, message: expect.stringMatching(/^must be a latency in ns/) },
+        { path: `${P}.channels`, message: 'must be >= 1' },
+        { path: `${P}.pcie_bw_mibps`, message: 'must be > 0' },
+      ]),
+    );
+    expect(errs).toHaveLength(8);
+    const nvm = issues(() => validateTopology(withEmulation({ type: 'nvm', capacity: '1GiB', io_units: -1, slot: 4 })));
+    expect(nvm).toEqual([
+      { path: `${P}.slot`, message: 'unknown key' },
+      { path: `${P}.io_units`, message: 'must be >= 0' },
+    ]);
+  });
+
+  it('reports keys that are fine alone but not together with the preset', () => {
+    const errs = issues(() =>
+      validateTopology(
+        withEmulation({ type: 'conv', preset: 'samsung-970pro', capacity: '1GiB', oneshot_page_size: '48KiB', cell_type: 'tlc' }),
+      ),
+    );
+    expect(errs).toEqual([
+      { path: `${P}.oneshot_page_size`, message: 'must be a positive multiple of flash_page_size (32768), got 49152' },
+      { path: `${P}.read_4k_latency_ns`, message: 'must list 3 latencies for TLC (lsb, csb, msb), got 2' },
+      { path: `${P}.read_latency_ns`, message: 'must list 3 latencies for TLC (lsb, csb, msb), got 2' },
+    ]);
+    // One number applies to every page type, so this combination is fine.
+    expect(() =>
+      validateTopology(withEmulation({ type: 'conv', capacity: '1GiB', cell_type: 'tlc', read_4k_latency_ns: 50000, read_latency_ns: 58000 })),
+    ).not.toThrow();
   });
 });
