@@ -9,6 +9,7 @@ import { startDaemon, type Daemon } from '../../src/daemon.js';
 import { NvmeHost, NvmeStatusError } from '../../src/initiator/index.js';
 import { LogPage } from '../../src/protocol/constants.js';
 import { Status } from '../../src/protocol/status.js';
+import { pattern } from '../helpers/pattern.js';
 
 const SUBNQN = 'nqn.2024-01.io.nvmf-emu:engine-test';
 const LAT_NS = 200_000;
@@ -17,17 +18,6 @@ const logLines: { level: number; msg: string; worker?: number; failedCommands?: 
 let daemon: Daemon;
 let host: NvmeHost;
 
-const pattern = (n: number, seed: number): Buffer => {
-  const b = Buffer.alloc(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
-};
 
 beforeAll(async () => {
   const topology = validateTopology({

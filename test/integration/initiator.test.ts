@@ -6,6 +6,7 @@ import { discover, HostQueue, NvmeHost, NvmeStatusError } from '../../src/initia
 import { DISCOVERY_NQN, FeatureId, IdentifyCns, LogPage, PduType, TermFes } from '../../src/protocol/constants.js';
 import { encodeICReq } from '../../src/protocol/pdu.js';
 import { Status } from '../../src/protocol/status.js';
+import { pattern } from '../helpers/pattern.js';
 
 const SUBNQN = 'nqn.2024-01.io.nvmf-emu:initiator-test';
 const CAPACITY = 64 * 1024 * 1024;
@@ -35,17 +36,6 @@ afterAll(async () => {
   await daemon?.stop();
 });
 
-const pattern = (n: number, seed: number): Buffer => {
-  const b = Buffer.alloc(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
-};
 
 async function withHost<T>(o: Partial<Parameters<typeof NvmeHost.connect>[0]>, fn: (h: NvmeHost) => Promise<T>): Promise<T> {
   const h = await NvmeHost.connect({ host: '127.0.0.1', port, subnqn: SUBNQN, ...o });

@@ -15,6 +15,7 @@ import { decodeGetLogPage } from '../../src/protocol/log-pages.js';
 import { decodeDataHeader, decodeICReq, decodeTermReq, encodeICResp, encodeTermReq, writeCapsuleRespHeader, writeDataHeader, type ICResp, type TermReq } from '../../src/protocol/pdu.js';
 import { cdw, encodeSqe, writeCqe } from '../../src/protocol/sqe.js';
 import { Status } from '../../src/protocol/status.js';
+import { pattern } from '../helpers/pattern.js';
 
 // ---------------------------------------------------------------------------------------------
 // Fake target
@@ -393,17 +394,6 @@ async function queue(port: number, o: Partial<Parameters<typeof HostQueue.connec
   return q;
 }
 
-const pattern = (n: number, seed = 1): Buffer => {
-  const b = Buffer.alloc(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
-};
 const sqeOf = (opcode: number, extra: Partial<Parameters<typeof encodeSqe>[0]> = {}): Buffer => encodeSqe({ opcode, cid: 0xffff, ...extra });
 const until = async (cond: () => boolean, ms = 2000): Promise<void> => {
   const end = Date.now() + ms;
