@@ -2,15 +2,6 @@
 // ranges and statuses and copies data in and out here; when a command completes is decided by the
 // namespace's DeviceModel (src/devices/model.ts) on the device engine, not by this interface.
 
-export const DeviceOp = { Read: 0, Write: 1, Flush: 2, Deallocate: 3, WriteZeroes: 4, Compare: 5, Verify: 6 } as const;
-export type DeviceOpCode = (typeof DeviceOp)[keyof typeof DeviceOp];
-
-export interface DeviceTiming {
-  /** Fixed latency added to every read / write, in nanoseconds. */
-  readLatencyNs: number;
-  writeLatencyNs: number;
-}
-
 export interface BlockDevice {
   readonly kind: 'nvm' | 'conv' | 'zns' | 'kv';
   readonly capacityBytes: number;
@@ -21,8 +12,4 @@ export interface BlockDevice {
   write(offset: number, src: Uint8Array, srcOff?: number, length?: number): void;
   zero(offset: number, length: number): void;
   equals(offset: number, data: Uint8Array): boolean;
-  /** Fixed service time of one command in ns (legacy; the controller uses the engine's model). */
-  latencyNs(op: DeviceOpCode, bytes: number): number;
-  timing(): DeviceTiming;
-  setTiming(t: Partial<DeviceTiming>): void;
 }

@@ -1,8 +1,7 @@
 // Memory-backed data store of an NVM-command-set namespace (`nvm` and `conv` emulation): the
 // bytes, on the network thread. When and how a command completes is the namespace's DeviceModel's
-// business, on a device engine worker; latencyNs()/timing() here are the older fixed-latency knobs,
-// which the controller no longer consults.
-import { DeviceOp, type BlockDevice, type DeviceOpCode, type DeviceTiming } from './block-device.js';
+// business, on a device engine worker.
+import type { BlockDevice } from './block-device.js';
 import { SparseMemoryStore } from './sparse-memory-store.js';
 
 export interface NvmDeviceOptions {
@@ -10,8 +9,6 @@ export interface NvmDeviceOptions {
   lbaSize: number;
   /** Emulation type reported to the controller (default 'nvm'). */
   kind?: 'nvm' | 'conv';
-  readLatencyNs?: number;
-  writeLatencyNs?: number;
 }
 
 export class NvmDevice implements BlockDevice {
@@ -19,14 +16,12 @@ export class NvmDevice implements BlockDevice {
   readonly capacityBytes: number;
   readonly lbaSize: number;
   private readonly store: SparseMemoryStore;
-  private t: DeviceTiming;
 
   constructor(o: NvmDeviceOptions) {
     this.kind = o.kind ?? 'nvm';
     this.capacityBytes = o.capacityBytes;
     this.lbaSize = o.lbaSize;
     this.store = new SparseMemoryStore(o.capacityBytes);
-    this.t = { readLatencyNs: o.readLatencyNs ?? 0, writeLatencyNs: o.writeLatencyNs ?? 0 };
   }
 
   get allocatedBytes(): number {
@@ -44,18 +39,5 @@ export class NvmDevice implements BlockDevice {
   }
   equals(offset: number, data: Uint8Array): boolean {
     return this.store.equals(offset, data);
-  }
-
-  latencyNs(op: DeviceOpCode): number {
-    if (op === DeviceOp.Read || op === DeviceOp.Compare || op === DeviceOp.Verify) return this.t.readLatencyNs;
-    if (op === DeviceOp.Write || op === DeviceOp.WriteZeroes) return this.t.writeLatencyNs;
-    return 0;
-  }
-
-  timing(): DeviceTiming {
-    return { ...this.t };
-  }
-  setTiming(t: Partial<DeviceTiming>): void {
-    this.t = { ...this.t, ...t };
   }
 }
