@@ -23,8 +23,6 @@ export interface NvmeRequest {
   c2hLength: number;
   /** Complete an ASYNC command with a status (status.ts form). */
   complete(status: number): void;
-  /** When the capsule arrived (performance.now() ms), for latency accounting. */
-  readonly startedAt: number;
 }
 
 /** Queue as the controller sees it: something it can close and account against. */

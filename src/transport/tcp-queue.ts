@@ -298,7 +298,6 @@ export class TcpQueue implements ConnectableQueue {
     req.nsid = sqe.readUInt32LE(SqeOff.nsid);
     req.qid = this.qid;
     req.dataLength = sqe.readUInt32LE(SqeOff.sglLength);
-    req.startedAt = performance.now();
     this.sqhd = this.sqhd >= this.sqsize ? 0 : this.sqhd + 1;
     if (dataLen > 0) {
       const limit = req.opcode === AdminOpcode.Fabrics ? this.target.limits.adminInlineDataSize : this.inlineMax;

@@ -24,7 +24,6 @@ export class TcpRequest implements NvmeRequest {
   result1 = 0;
   readonly c2h: Buffer[] = [];
   c2hLength = 0;
-  startedAt = 0;
   state: number = ReqState.Free;
   /** Bytes of H2C data received so far. */
   received = 0;
