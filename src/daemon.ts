@@ -11,6 +11,7 @@ import type { BlockDevice } from './devices/block-device.js';
 import { DeviceEngine, EngineInitError, type EngineOptions } from './devices/engine/engine.js';
 import { NvmDevice } from './devices/nvm-device.js';
 import { startAdminServer } from './http/admin-server.js';
+import { createMetricsRegistry } from './metrics/families.js';
 import { Disc } from './protocol/constants.js';
 import { TcpListener } from './transport/tcp-listener.js';
 
@@ -18,7 +19,9 @@ export interface DaemonOptions {
   topology: Topology;
   logger?: Logger;
   /** Admin HTTP listener; omit or set enabled=false for none. */
-  http?: { address: string; port: number; enabled: boolean };
+  http?: { address: string; port: number; enabled: boolean; token?: string };
+  /** Prometheus metrics on the admin server, and the per-command latency behind them (default on). */
+  metrics?: { enabled: boolean };
   advertiseAddress?: string;
   limits?: Partial<TargetLimits>;
   /**
@@ -153,6 +156,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const engine = new DeviceEngine({ log, ...o.engine });
   const target = buildTarget(o.topology, log, { ...DEFAULT_LIMITS, ...o.limits }, engine);
   target.advertiseAddress = o.advertiseAddress ?? '';
+  target.metricsEnabled = o.metrics?.enabled ?? true;
   await startEngine(engine);
   const daemon = new Daemon(target, engine);
   const listeners: TcpListener[] = [];
@@ -174,7 +178,15 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     let httpPort = 0;
     if (o.http?.enabled) {
       try {
-        const srv = await startAdminServer({ address: o.http.address, port: o.http.port, isReady: () => daemon.isReady, target });
+        const metrics = target.metricsEnabled
+          ? createMetricsRegistry({
+              target,
+              engine,
+              connections: () => listeners.flatMap((l) => [...l.queues]),
+              listeners: () => listeners.map((l) => ({ portid: l.port.portid, traddr: l.port.traddr, trsvcid: l.boundPort })),
+            })
+          : null;
+        const srv = await startAdminServer({ address: o.http.address, port: o.http.port, token: o.http.token ?? '', isReady: () => daemon.isReady, target, metrics });
         http = srv.app;
         httpPort = srv.port;
       } catch (err) {

@@ -8,8 +8,7 @@ import { startDaemon, type Daemon } from '../daemon.js';
 import { DISCOVERY_NQN } from '../protocol/constants.js';
 import { registerPreconditionCommand, registerTimingCommand } from './runtime-commands.js';
 import { registerSimulateCommand } from './simulate.js';
-
-const VERSION = '0.1.0';
+import { VERSION } from '../version.js';
 
 async function serve(argv: string[]): Promise<void> {
   let cfg;
@@ -22,11 +21,18 @@ async function serve(argv: string[]): Promise<void> {
   const log = pino({ level: settings.log_level, base: undefined }, pino.destination(2));
   let daemon: Daemon;
   try {
-    daemon = await startDaemon({ topology, logger: log, http: settings.http, advertiseAddress: settings.advertise_address, engine: { workers: settings.workers } });
+    daemon = await startDaemon({
+      topology,
+      logger: log,
+      http: settings.http,
+      metrics: settings.metrics,
+      advertiseAddress: settings.advertise_address,
+      engine: { workers: settings.workers },
+    });
   } catch (err) {
     fail(err, cfg.source === 'default' ? undefined : cfg.source);
   }
-  printBanner(daemon, cfg.source, settings.advertise_address, settings.http);
+  printBanner(daemon, cfg.source, settings.advertise_address, settings.http, settings.metrics.enabled);
   let stopping = false;
   const stop = (sig: string): void => {
     if (stopping) return;
@@ -40,7 +46,7 @@ async function serve(argv: string[]): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
 }
 
-function printBanner(d: Daemon, source: string, advertise: string, http: { address: string; port: number; enabled: boolean }): void {
+function printBanner(d: Daemon, source: string, advertise: string, http: { address: string; port: number; enabled: boolean }, metrics: boolean): void {
   const lines = [`nvmf-emu ${VERSION}: configuration from ${source === 'default' ? 'the built-in default' : source}`];
   for (const l of d.listeners) {
     const addr = advertise || (l.address === '0.0.0.0' || l.address === '::' ? '<this-host-address>' : l.address);
@@ -52,7 +58,7 @@ function printBanner(d: Daemon, source: string, advertise: string, http: { addre
       lines.push(`  nvme connect -t tcp -a ${addr} -s ${l.port} -n ${s.nqn}    # ${nss}`);
     }
   }
-  if (http.enabled) lines.push(`admin HTTP on http://${http.address}:${d.httpPort} (/livez, /readyz)`);
+  if (http.enabled) lines.push(`admin HTTP on http://${http.address}:${d.httpPort} (/livez, /readyz${metrics ? ', /metrics' : ''}, /api/v1)`);
   lines.push(`discovery NQN: ${DISCOVERY_NQN}`);
   process.stdout.write(lines.join('\n') + '\n');
 }

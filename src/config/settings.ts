@@ -27,7 +27,10 @@ export interface Settings {
   /** Path of the topology JSON file; "" = built-in DEFAULT_TOPOLOGY. */
   config: string;
   log_level: LogLevel;
-  http: { address: string; port: number; enabled: boolean };
+  /** `token`: bearer token the admin API requires for changes ("" = none). */
+  http: { address: string; port: number; enabled: boolean; token: string };
+  /** Prometheus metrics on /metrics, and the per-command latency accounting behind them. */
+  metrics: { enabled: boolean };
   /** Worker count; 0 = automatic. */
   workers: number;
   /** Address put in discovery log entries instead of the listener address; "" = use the listener's. */
@@ -115,6 +118,23 @@ const SCHEMA = {
       default: true,
       env: 'NVMF_EMU_HTTP_ENABLED',
       arg: 'http-enabled',
+    },
+    token: {
+      doc: 'Bearer token the admin API requires for every request but health and metrics ("" = no token)',
+      format: 'nvmf-emu-string',
+      default: '',
+      env: 'NVMF_EMU_HTTP_TOKEN',
+      arg: 'http-token',
+      sensitive: true,
+    },
+  },
+  metrics: {
+    enabled: {
+      doc: 'Export Prometheus metrics on /metrics (and measure per-command latency for them)',
+      format: 'nvmf-emu-bool',
+      default: true,
+      env: 'NVMF_EMU_METRICS_ENABLED',
+      arg: 'metrics-enabled',
     },
   },
   workers: {

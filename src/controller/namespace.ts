@@ -4,7 +4,12 @@ import { createHash } from 'node:crypto';
 import type { BlockDevice } from '../devices/block-device.js';
 import type { NamespaceModel } from '../devices/engine/engine.js';
 import { emptyCounters } from '../devices/engine/layout.js';
-import type { ModelCounters, TimingParams } from '../devices/model.js';
+import { ModelOp, type ModelCounters, type TimingParams } from '../devices/model.js';
+import { LatencyHistogram } from '../metrics/latency-histogram.js';
+
+/** Model ops whose device time counts as media read / media write latency. */
+const MEDIA_READ_OPS: ReadonlySet<number> = new Set([ModelOp.Read]);
+const MEDIA_WRITE_OPS: ReadonlySet<number> = new Set([ModelOp.Write, ModelOp.WriteZeroes]);
 
 export interface NamespaceIds {
   nguid: Buffer;
@@ -32,6 +37,14 @@ export const formatUuid = (b: Buffer): string => {
 };
 
 export class NamespaceStats {
+  /** End to end (capsule in to response out), measured by the transport. */
+  readonly readLatency = new LatencyHistogram();
+  readonly writeLatency = new LatencyHistogram();
+  /** Modelled device time (submission to the model to its completion time), from the engine. */
+  readonly mediaReadLatency = new LatencyHistogram();
+  readonly mediaWriteLatency = new LatencyHistogram();
+  /** I/O commands received and not yet completed. */
+  ioNow = 0;
   readCommands = 0;
   writeCommands = 0;
   bytesRead = 0;
@@ -42,8 +55,17 @@ export class NamespaceStats {
   errors = 0;
   /** Sum of modelled command service times, ms (SMART controller busy time). */
   busyMs = 0;
+  /** Zero the statistics (not ioNow: those commands are still in flight). */
   reset(): void {
-    Object.assign(this, new NamespaceStats());
+    for (const h of [this.readLatency, this.writeLatency, this.mediaReadLatency, this.mediaWriteLatency]) h.reset();
+    this.readCommands = this.writeCommands = this.bytesRead = this.bytesWritten = 0;
+    this.flushes = this.discards = this.bytesDiscarded = this.errors = this.busyMs = 0;
+  }
+
+  /** A model op completed after `seconds` of modelled device time (called by the engine). */
+  observeMedia(op: number, seconds: number): void {
+    if (MEDIA_READ_OPS.has(op)) this.mediaReadLatency.observe(seconds);
+    else if (MEDIA_WRITE_OPS.has(op)) this.mediaWriteLatency.observe(seconds);
   }
 }
 

@@ -42,6 +42,12 @@ export class TransportCounters {
   dataDigestErrors = 0;
   keepAliveTimeouts = 0;
   connectRejects = new Map<string, number>();
+  /** PDUs by PDU type (index = type byte). */
+  readonly pdusReceived = new Float64Array(16);
+  readonly pdusSent = new Float64Array(16);
+  /** Bytes of connections already closed (live ones are read from their sockets). */
+  closedBytesIn = 0;
+  closedBytesOut = 0;
   reject(reason: string): void {
     this.connectRejects.set(reason, (this.connectRejects.get(reason) ?? 0) + 1);
   }
@@ -56,6 +62,8 @@ export class Target {
   /** Discovery log generation counter: bumped on every change a host could see. */
   genctr = 1n;
   advertiseAddress = '';
+  /** Per-command latency and in-flight accounting for the metrics (off: none of it is taken). */
+  metricsEnabled = true;
   /** Buffers for data fetched by R2T, shared by every queue of this target. */
   readonly bufferPool: BufferPool;
 

@@ -7,8 +7,8 @@ import type { Controller } from '../controller/controller.js';
 import { executeConnect, executeFabrics, type ConnectableQueue } from '../controller/fabrics-commands.js';
 import { executeIo } from '../controller/io-commands.js';
 import { ASYNC } from '../controller/request.js';
-import type { PortRuntime, Target } from '../controller/target.js';
-import { AdminOpcode, DataDirection, FabricsType, PduFlag, PduHlen, PduType, SglId, TermFes } from '../protocol/constants.js';
+import type { PortRuntime, Target, TransportCounters } from '../controller/target.js';
+import { AdminOpcode, DataDirection, FabricsType, NvmOpcode, PduFlag, PduHlen, PduType, SglId, TermFes } from '../protocol/constants.js';
 import { crc32c, crc32cList } from '../protocol/digest.js';
 import {
   CH_SIZE,
@@ -23,6 +23,9 @@ import {
 import { SqeOff, writeCqe } from '../protocol/sqe.js';
 import { Status } from '../protocol/status.js';
 import { ReqState, TcpRequest } from './tcp-request.js';
+
+/** Zone Append (ZNS command set): a write for latency accounting. */
+const ZONE_APPEND = 0x7d;
 
 const RX_HDR = 0;
 const RX_PAD = 1;
@@ -68,6 +71,9 @@ export class TcpQueue implements ConnectableQueue {
   private sinkOff = 0;
   private pduFlags = 0;
   private readonly ddgstBuf = Buffer.alloc(DIGEST_SIZE);
+  /** Per-namespace latency and in-flight accounting (the metrics switch). */
+  private readonly measure: boolean;
+  private readonly counters: TransportCounters;
   private ddgstHave = 0;
 
   // requests
@@ -90,6 +96,8 @@ export class TcpQueue implements ConnectableQueue {
     this.remoteAddress = `${socket.remoteAddress}:${socket.remotePort}`;
     this.portid = port.portid;
     this.inlineMax = target.limits.adminInlineDataSize;
+    this.measure = target.metricsEnabled;
+    this.counters = target.counters;
     socket.setNoDelay(true);
     socket.on('data', (c: Buffer) => this.onData(c));
     socket.on('error', () => {}); // 'close' follows; resets from vanished hosts are not ours to log
@@ -113,8 +121,18 @@ export class TcpQueue implements ConnectableQueue {
     this.socket.destroy();
   }
 
+  /** Bytes received and sent on this connection so far. */
+  get bytesIn(): number {
+    return this.socket.bytesRead;
+  }
+  get bytesOut(): number {
+    return this.socket.bytesWritten;
+  }
+
   private onSocketClose(): void {
     this.rx = RX_DEAD;
+    this.counters.closedBytesIn += this.socket.bytesRead;
+    this.counters.closedBytesOut += this.socket.bytesWritten;
     if (this.icTimer) clearTimeout(this.icTimer);
     this.out = [];
     const ctrl = this.ctrl;
@@ -243,9 +261,10 @@ export class TcpQueue implements ConnectableQueue {
     const hlen = h[2]!;
     const pdo = h[3]!;
     const plen = h.readUInt32LE(4);
+    this.counters.pdusReceived[type]!++;
     if (this.hdrTotal > hlen) {
       if (crc32c(h.subarray(0, hlen)) !== h.readUInt32LE(hlen)) {
-        this.target.counters.headerDigestErrors++;
+        this.counters.headerDigestErrors++;
         return this.fatal(TermFes.HeaderDigestError, 0);
       }
     }
@@ -283,6 +302,7 @@ export class TcpQueue implements ConnectableQueue {
     this.established = true;
     if (this.icTimer) clearTimeout(this.icTimer);
     this.icTimer = null;
+    this.counters.pdusSent[PduType.ICResp]!++;
     this.send(encodeICResp({ pfv: 0, cpda: 0, hdgst: ic.hdgst, ddgst: ic.ddgst, maxh2cdata: this.target.limits.maxH2CData }));
     this.nextPdu();
     return true;
@@ -298,6 +318,7 @@ export class TcpQueue implements ConnectableQueue {
     req.nsid = sqe.readUInt32LE(SqeOff.nsid);
     req.qid = this.qid;
     req.dataLength = sqe.readUInt32LE(SqeOff.sglLength);
+    if (this.measure) req.t0 = performance.now();
     this.sqhd = this.sqhd >= this.sqsize ? 0 : this.sqhd + 1;
     if (dataLen > 0) {
       const limit = req.opcode === AdminOpcode.Fabrics ? this.target.limits.adminInlineDataSize : this.inlineMax;
@@ -359,7 +380,7 @@ export class TcpQueue implements ConnectableQueue {
     this.nextPdu();
     if (req === null) return;
     if (!digestOk) {
-      this.target.counters.dataDigestErrors++;
+      this.counters.dataDigestErrors++;
       req.digestError = true;
     }
     if (sink === SINK_CAPSULE) {
@@ -400,6 +421,7 @@ export class TcpQueue implements ConnectableQueue {
       req.state = ReqState.ReceivingH2C;
       const hb = Buffer.allocUnsafe(PduHlen.R2T + (this.hdgst ? DIGEST_SIZE : 0));
       writeDataHeader(hb, 0, PduType.R2T, 0, req.cid, req.ttag, 0, len, 0, this.hdgst, false);
+      this.counters.pdusSent[PduType.R2T]!++;
       this.send(hb);
       return;
     }
@@ -425,6 +447,13 @@ export class TcpQueue implements ConnectableQueue {
       } else if (this.qid === 0) {
         status = executeAdmin(ctrl, req);
       } else {
+        if (this.measure) {
+          const ns = ctrl.subsys.namespaces.get(req.nsid);
+          if (ns !== undefined) {
+            req.nsStats = ns.stats;
+            ns.stats.ioNow++;
+          }
+        }
         status = executeIo(ctrl, req);
       }
     }
@@ -433,6 +462,14 @@ export class TcpQueue implements ConnectableQueue {
 
   /** Send the command's data (if it succeeded) and its completion, then recycle it. */
   completeRequest(req: TcpRequest, status: number): void {
+    const st = req.nsStats;
+    if (st !== null) {
+      st.ioNow--;
+      if (status !== Status.Success) st.errors++;
+      const op = req.opcode;
+      if (op === NvmOpcode.Read) st.readLatency.observe((performance.now() - req.t0) / 1000);
+      else if (op === NvmOpcode.Write || op === ZONE_APPEND) st.writeLatency.observe((performance.now() - req.t0) / 1000);
+    }
     if (this.rx === RX_DEAD) {
       this.release(req);
       return;
@@ -449,6 +486,7 @@ export class TcpQueue implements ConnectableQueue {
       b.writeUInt32LE(PduHlen.CapsuleResp + hd, 4);
       b.writeUInt32LE(crc32c(b.subarray(0, PduHlen.CapsuleResp)), PduHlen.CapsuleResp);
     }
+    this.counters.pdusSent[PduType.CapsuleResp]!++;
     this.send(b);
     this.release(req);
   }
@@ -458,6 +496,7 @@ export class TcpQueue implements ConnectableQueue {
     const hd = this.hdgst ? DIGEST_SIZE : 0;
     const hb = Buffer.allocUnsafe(PduHlen.C2HData + hd);
     writeDataHeader(hb, 0, PduType.C2HData, PduFlag.LAST_PDU, req.cid, 0, 0, len, len, this.hdgst, this.ddgst);
+    this.counters.pdusSent[PduType.C2HData]!++;
     this.out.push(hb);
     const parts = req.c2h;
     for (let i = 0; i < parts.length; i++) this.out.push(parts[i]!);
@@ -516,7 +555,8 @@ export class TcpQueue implements ConnectableQueue {
   private fatal(fes: number, fei: number): false {
     if (this.rx === RX_DEAD) return false;
     const offending = Buffer.from(this.hdr.subarray(0, Math.max(this.hdrHave, CH_SIZE)));
-    this.target.counters.termReqsSent++;
+    this.counters.termReqsSent++;
+    this.counters.pdusSent[PduType.C2HTermReq]!++;
     this.target.log.warn({ remote: this.remoteAddress, qid: this.qid, fes, fei, pdu: offending.subarray(0, 8).toString('hex') }, 'fatal transport error: sending C2HTermReq');
     this.rx = RX_DEAD;
     this.out.push(encodeTermReq(PduType.C2HTermReq, fes, fei, offending));

@@ -1,4 +1,5 @@
 // One NVMe command on a TCP queue. Pooled per queue and reused; its index is the transfer tag.
+import type { NamespaceStats } from '../controller/namespace.js';
 import type { NvmeRequest } from '../controller/request.js';
 import { SQE_SIZE } from '../protocol/sqe.js';
 import type { TcpQueue } from './tcp-queue.js';
@@ -33,6 +34,9 @@ export class TcpRequest implements NvmeRequest {
   pooled: Buffer | null = null;
   /** Status decided before execution (bad SGL, wrong in-capsule length...), applied once data is in. */
   earlyStatus = 0;
+  /** When the capsule arrived (performance.now(), ms) and whose I/O it is: latency metrics. */
+  t0 = 0;
+  nsStats: NamespaceStats | null = null;
 
   constructor(
     readonly queue: TcpQueue,
@@ -53,6 +57,7 @@ export class TcpRequest implements NvmeRequest {
     this.received = 0;
     this.digestError = false;
     this.earlyStatus = 0;
+    this.nsStats = null;
     this.state = ReqState.Free;
   }
 }

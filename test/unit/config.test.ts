@@ -447,7 +447,8 @@ describe('loadSettings', () => {
     expect(loadSettings({})).toEqual({
       config: '',
       log_level: 'info',
-      http: { address: '127.0.0.1', port: 9464, enabled: true },
+      http: { address: '127.0.0.1', port: 9464, enabled: true, token: '' },
+      metrics: { enabled: true },
       workers: 0,
       advertise_address: '',
     });
@@ -473,6 +474,8 @@ describe('loadSettings', () => {
     expect(s.http.address).toBe('127.0.0.1');
     expect(loadSettings({ argv: ['--no-http-enabled'] }).http.enabled).toBe(false);
     expect(loadSettings({ fileSettings: { http: { enabled: '1' } } }).http.enabled).toBe(true);
+    expect(loadSettings({ env: { NVMF_EMU_METRICS_ENABLED: 'false' } }).metrics.enabled).toBe(false);
+    expect(loadSettings({ argv: ['--metrics-enabled', 'off'] }).metrics.enabled).toBe(false);
   });
 
   it('names the environment variable or flag the bad value came from', () => {

@@ -117,8 +117,8 @@ export interface NamespaceModelSpec {
   capacityBytes: number;
   /** For logs and errors, e.g. "nqn.../1". */
   label: string;
-  /** Host-side statistics that get the modelled service time (SMART busy time), if any. */
-  hostStats?: { busyMs: number };
+  /** Host-side statistics that get the modelled service time (SMART busy time, media latency), if any. */
+  hostStats?: { busyMs: number; observeMedia(op: number, seconds: number): void };
   /** Where the namespace is in the topology (e.g. "subsystems[0].namespaces[1]"), for errors. */
   configPath?: string;
 }
@@ -266,6 +266,7 @@ export class WorkerSlot {
   private readonly owners: (NamespaceModel | null)[];
   private readonly statusOf: Int32Array;
   private readonly submitAt: Float64Array;
+  private readonly opOf: Uint8Array;
   /** Completions taken from the CQ and not yet due (hand-off), by target time; their worker status by tag. */
   private readonly held = new DeadlineHeap(256);
   private readonly workerStatus: Int32Array;
@@ -288,6 +289,7 @@ export class WorkerSlot {
     this.owners = new Array<NamespaceModel | null>(this.cap).fill(null);
     this.statusOf = new Int32Array(this.cap);
     this.submitAt = new Float64Array(this.cap);
+    this.opOf = new Uint8Array(this.cap);
     this.workerStatus = new Int32Array(this.cap);
     this.freeTags = new Int32Array(this.cap);
     for (let i = 0; i < this.cap; i++) this.freeTags[i] = this.cap - 1 - i;
@@ -333,6 +335,7 @@ export class WorkerSlot {
     this.statusOf[tag] = status;
     const now = nowNs();
     this.submitAt[tag] = now;
+    this.opOf[tag] = op;
     const i32 = sq.i32;
     i32[w] = tag;
     i32[w + 1] = ns.index;
@@ -486,7 +489,11 @@ export class WorkerSlot {
     const sink = this.sinks[tag]!;
     const ns = this.owners[tag]!;
     const hs = ns.spec.hostStats;
-    if (hs !== undefined && targetNs > 0) hs.busyMs += (targetNs - this.submitAt[tag]!) / 1e6;
+    if (hs !== undefined && targetNs > 0) {
+      const ns = targetNs - this.submitAt[tag]!;
+      hs.busyMs += ns / 1e6;
+      hs.observeMedia(this.opOf[tag]!, ns / 1e9);
+    }
     this.sinks[tag] = null;
     this.owners[tag] = null;
     this.freeTags[this.freeTop++] = tag;

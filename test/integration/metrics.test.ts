@@ -1,0 +1,169 @@
+// Prometheus metrics over the admin HTTP port, driven by real I/O from our initiator: counters
+// move by exactly what the host did, latency histograms count every command (the modelled media
+// time lands in its bucket deterministically), transport counters see PDUs, bytes, connections
+// and rejects, and the exposition is valid text format. With metrics off there is no /metrics and
+// no latency accounting.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { validateTopology, type TopologyInput } from '../../src/config/topology.js';
+import { startDaemon, type Daemon } from '../../src/daemon.js';
+import { NvmeHost, NvmeStatusError } from '../../src/initiator/index.js';
+import { parsePrometheusText, type Scrape } from '../helpers/prom-text.js';
+import { pattern } from '../helpers/pattern.js';
+
+const NQN = 'nqn.2024-01.io.nvmf-emu:metrics';
+const LAT_NS = 200_000;
+const N = 40;
+
+function topology(): TopologyInput {
+  return {
+    hosts: [],
+    ports: [{ portid: 1, addr: { trtype: 'tcp', adrfam: 'ipv4', traddr: '127.0.0.1', trsvcid: 4420 }, subsystems: [NQN] }],
+    subsystems: [
+      {
+        nqn: NQN,
+        attr: { allow_any_host: 1, serial: 'METRICS0001', model: 'metrics test' },
+        namespaces: [
+          { nsid: 1, emulation: { type: 'nvm', capacity: '64MiB', lba_size: 4096, read_latency_ns: LAT_NS, write_latency_ns: LAT_NS } },
+          { nsid: 2, emulation: { type: 'conv', preset: 'samsung-970pro', capacity: '32MiB', pages_per_block: 4 } },
+        ],
+      },
+    ],
+  };
+}
+
+async function start(metrics: boolean): Promise<Daemon> {
+  const t = validateTopology(topology());
+  t.ports[0]!.addr.trsvcid = 0;
+  return startDaemon({ topology: t, http: { address: '127.0.0.1', port: 0, enabled: true }, metrics: { enabled: metrics }, engine: { workers: 1 } });
+}
+
+async function scrape(d: Daemon): Promise<Scrape> {
+  const res = await fetch(`http://127.0.0.1:${d.httpPort}/metrics`);
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+  return parsePrometheusText(await res.text());
+}
+
+let daemon: Daemon;
+let host: NvmeHost;
+let before: Scrape;
+let after: Scrape;
+
+beforeAll(async () => {
+  daemon = await start(true);
+  before = await scrape(daemon);
+  host = await NvmeHost.connect({ host: '127.0.0.1', port: daemon.listeners[0]!.port, subnqn: NQN, ioQueues: 2 });
+  const data = pattern(4096, 7);
+  for (let i = 0; i < N; i++) await host.write(1, i, data);
+  for (let i = 0; i < N; i++) await host.read(1, i, 1);
+  await host.deallocate(1, [{ slba: 0, nlb: 4 }]);
+  await host.flush(1);
+  // Enough on the small conv namespace to program NAND (user writes) through its write buffer.
+  const big = pattern(128 * 1024, 3);
+  for (let i = 0; i < 64; i++) await host.write(2, i * 32, big, { fua: true });
+  await expect(NvmeHost.connect({ host: '127.0.0.1', port: daemon.listeners[0]!.port, subnqn: 'nqn.2024-01.io.nvmf-emu:nope' })).rejects.toBeInstanceOf(NvmeStatusError);
+  after = await scrape(daemon);
+});
+
+afterAll(async () => {
+  await host?.disconnect().catch(() => {});
+  await daemon?.stop();
+});
+
+const ns1 = { nqn: NQN, nsid: 1 };
+const ns2 = { nqn: NQN, nsid: 2 };
+const P = 'nvmf_emu_';
+
+describe('/metrics', () => {
+  it('announces every family with HELP and TYPE, counters ending in _total', () => {
+    for (const [name, type] of after.types) {
+      if (!name.startsWith(P)) continue;
+      if (type === 'counter') expect(name, name).toMatch(/_total$/);
+      else expect(name, name).not.toMatch(/_total$/);
+    }
+    expect(after.types.get(`${P}namespace_read_latency_seconds`)).toBe('histogram');
+    // prom-client's process metrics come through the same registry.
+    expect(after.types.has('process_cpu_seconds_total')).toBe(true);
+  });
+
+  it('counts what the host did, per namespace', () => {
+    expect(before.sum(`${P}namespace_writes_completed_total`, ns1)).toBe(0);
+    expect(after.sum(`${P}namespace_writes_completed_total`, ns1)).toBe(N);
+    expect(after.sum(`${P}namespace_reads_completed_total`, ns1)).toBe(N);
+    expect(after.sum(`${P}namespace_written_bytes_total`, ns1)).toBe(N * 4096);
+    expect(after.sum(`${P}namespace_read_bytes_total`, ns1)).toBe(N * 4096);
+    expect(after.sum(`${P}namespace_discards_completed_total`, ns1)).toBe(1);
+    expect(after.sum(`${P}namespace_discarded_bytes_total`, ns1)).toBe(4 * 4096);
+    expect(after.sum(`${P}namespace_flush_requests_total`, ns1)).toBe(1);
+    expect(after.sum(`${P}namespace_io_now`, ns1)).toBe(0);
+    expect(after.sum(`${P}namespace_writes_completed_total`, ns2)).toBe(64);
+  });
+
+  it('histograms count every read and write end to end, and the modelled media time in its bucket', () => {
+    expect(after.sum(`${P}namespace_read_latency_seconds_count`, ns1)).toBe(N);
+    expect(after.sum(`${P}namespace_write_latency_seconds_count`, ns1)).toBe(N);
+    expect(after.sum(`${P}namespace_read_latency_seconds_bucket`, { ...ns1, le: '+Inf' })).toBe(N);
+    // End to end includes the 200 µs device time: nothing can land at or below 150 µs.
+    expect(after.sum(`${P}namespace_read_latency_seconds_bucket`, { ...ns1, le: '0.00015' })).toBe(0);
+    expect(after.sum(`${P}namespace_read_latency_seconds_sum`, ns1)).toBeGreaterThanOrEqual(N * 200e-6);
+    // Media time is the model's own: exactly 200 µs each, so all in (150 µs, 250 µs].
+    expect(after.sum(`${P}namespace_media_read_latency_seconds_count`, ns1)).toBe(N);
+    expect(after.sum(`${P}namespace_media_read_latency_seconds_bucket`, { ...ns1, le: '0.00015' })).toBe(0);
+    expect(after.sum(`${P}namespace_media_read_latency_seconds_bucket`, { ...ns1, le: '0.00025' })).toBe(N);
+    expect(after.sum(`${P}namespace_media_read_latency_seconds_sum`, ns1)).toBeCloseTo(N * 200e-6, 9);
+    // Buckets are cumulative.
+    const b = after.series(`${P}namespace_read_latency_seconds_bucket`, ns1).map(([, v]) => v);
+    expect(b).toEqual([...b].sort((x, y) => x - y));
+  });
+
+  it('exports FTL counters for the conv namespace only', () => {
+    expect(after.sum(`${P}ftl_host_written_bytes_total`, ns2)).toBe(64 * 128 * 1024);
+    expect(after.sum(`${P}ftl_media_written_bytes_total`, { ...ns2, source: 'user' })).toBeGreaterThan(0);
+    expect(after.series(`${P}ftl_media_written_bytes_total`, { ...ns2, source: 'gc' })).toHaveLength(1);
+    expect(after.sum(`${P}ftl_blocks`, ns2)).toBeGreaterThan(0);
+    expect(after.series(`${P}ftl_blocks`, ns1)).toHaveLength(0);
+    expect(after.sum(`${P}namespace_available_spare`, ns2)).toBe(100);
+  });
+
+  it('counts transport PDUs, bytes, connections and rejects', () => {
+    // Admin + 2 I/O queues of the live controller.
+    expect(after.sum(`${P}connections`)).toBe(3);
+    expect(after.sum(`${P}queue_pairs`)).toBe(3);
+    expect(after.sum(`${P}controllers`, { nqn: NQN })).toBe(1);
+    const cmds = after.sum(`${P}pdus_received_total`, { type: 'capsule_cmd' });
+    expect(cmds).toBeGreaterThanOrEqual(2 * N + 64 + 2);
+    expect(after.sum(`${P}pdus_sent_total`, { type: 'capsule_resp' })).toBe(cmds);
+    expect(after.sum(`${P}pdus_sent_total`, { type: 'c2h_data' })).toBeGreaterThanOrEqual(N);
+    expect(after.sum(`${P}pdus_sent_total`, { type: 'r2t' })).toBeGreaterThanOrEqual(64); // 128 KiB writes exceed in-capsule data
+    expect(after.sum(`${P}transport_received_bytes_total`)).toBeGreaterThan(N * 4096 + 64 * 128 * 1024);
+    expect(after.sum(`${P}transport_sent_bytes_total`)).toBeGreaterThan(N * 4096);
+    expect(after.sum(`${P}connect_rejects_total`, { reason: 'unknown-subsystem' })).toBe(1);
+    expect(after.sum(`${P}term_reqs_sent_total`)).toBe(0);
+  });
+
+  it('carries info metrics that dashboards join on', () => {
+    expect(after.sum(`${P}namespace_info`, { ...ns1, kind: 'nvm' })).toBe(1);
+    expect(after.sum(`${P}namespace_info`, { ...ns2, kind: 'conventional', preset: 'samsung-970pro' })).toBe(1);
+    expect(after.sum(`${P}subsystem_info`, { nqn: NQN, serial: 'METRICS0001', model: 'metrics test' })).toBe(1);
+    expect(after.series(`${P}listener_info`, { portid: 1, traddr: '127.0.0.1', trsvcid: daemon.listeners[0]!.port })).toHaveLength(1);
+    expect(after.series(`${P}build_info`)[0]![0]).toMatchObject({ version: '0.1.0', node_version: process.version });
+  });
+});
+
+describe('metrics off', () => {
+  it('serves no /metrics and takes no latency samples', async () => {
+    const d = await start(false);
+    try {
+      const h = await NvmeHost.connect({ host: '127.0.0.1', port: d.listeners[0]!.port, subnqn: NQN });
+      await h.write(1, 0, pattern(4096, 1));
+      await h.read(1, 0, 1);
+      await h.disconnect();
+      expect((await fetch(`http://127.0.0.1:${d.httpPort}/metrics`)).status).toBe(404);
+      const st = d.target.subsystems.get(NQN)!.namespaces.get(1)!.stats;
+      expect(st.readLatency.count).toBe(0);
+      expect(st.readCommands).toBe(1);
+    } finally {
+      await d.stop();
+    }
+  });
+});
