@@ -39,3 +39,31 @@ export function pointerToPath(pointer: string): string {
     .map((seg) => seg.replace(/~1/g, '/').replace(/~0/g, '~'))
     .reduce<string>((acc, seg) => joinPath(acc, /^(0|[1-9]\d*)$/.test(seg) ? Number(seg) : seg), '');
 }
+
+/** A runtime configuration change that names something missing (404) or already there (409). */
+export class ConfigConflict extends Error {
+  override readonly name = 'ConfigConflict';
+  constructor(
+    readonly status: 404 | 409,
+    /** The field of the request that names it, e.g. `nqn`, `nsid`, `portid`. */
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Issues of a whole-topology validation, re-rooted at `prefix` (e.g. `subsystems[2].namespaces[0]`)
+ * so an admin API caller sees paths relative to what it sent; issues elsewhere keep their path.
+ */
+export function relativeIssues(err: ConfigError, prefix: string): ConfigError {
+  return new ConfigError(
+    err.errors.map((e) => {
+      if (e.path === prefix) return { ...e, path: '' };
+      if (e.path.startsWith(`${prefix}.`)) return { ...e, path: e.path.slice(prefix.length + 1) };
+      if (e.path.startsWith(`${prefix}[`)) return { ...e, path: e.path.slice(prefix.length) };
+      return e;
+    }),
+  );
+}

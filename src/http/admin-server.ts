@@ -7,7 +7,8 @@ import promClient, { type Registry } from 'prom-client';
 
 // A CommonJS module compiled from ESM: under NodeNext its default export sits on `.default`.
 const fastifyMetrics = fastifyMetricsModule.default;
-import type { Target } from '../controller/target.js';
+import type { Daemon } from '../daemon.js';
+import { registerConfigApi } from './config-api.js';
 import { registerNamespaceApi } from './namespace-api.js';
 
 /** Reachable without the token: probes and Prometheus scrapes. */
@@ -19,7 +20,7 @@ export interface AdminServerOptions {
   /** Bearer token required by the admin API ("" = none); health and metrics stay open. */
   token: string;
   isReady: () => boolean;
-  target: Target;
+  daemon: Daemon;
   /** The daemon's metrics registry; null = no /metrics. */
   metrics: Registry | null;
 }
@@ -53,7 +54,8 @@ export async function startAdminServer(o: AdminServerOptions): Promise<{ app: Fa
       }
     });
   }
-  registerNamespaceApi(app, o.target);
+  registerNamespaceApi(app, o.daemon.target);
+  registerConfigApi(app, o.daemon);
   await app.listen({ host: o.address, port: o.port });
   const addr = app.server.address();
   return { app, port: typeof addr === 'object' && addr ? addr.port : o.port };

@@ -168,6 +168,35 @@ describe('device engine', () => {
     expect(e.describe()[0]!.state).toBe('stopped');
   });
 
+  it('adds and removes namespaces while running; a removed one is not rebuilt by a restart', async () => {
+    const { e, ns } = await engineWith([nvm(100_000, 100_000)], { workers: 2 });
+    const spec = (emulation: Emulation, label: string) => ({ emulation, lbaSize: 4096, capacityBytes: 1 << 30, label });
+    // The second worker never ran: the first live namespace starts it.
+    const b = await e.addNamespaceLive(spec(nvm(300_000, 0), 'live-b'));
+    expect(b.workerIndex).toBe(1);
+    expect(e.describe()[1]!.state).toBe('ready');
+    const c = await e.addNamespaceLive(spec(nvm(200_000, 0), 'live-c'));
+    expect(c.workerIndex).toBe(0);
+    expect(c.timing()).toEqual({ read_latency_ns: 200_000, write_latency_ns: 0 });
+    const r = await op(c, ModelOp.Read);
+    expect(r.completedNs - r.submittedNs).toBeGreaterThanOrEqual(200_000);
+    expect((await op(b, ModelOp.Read)).completedNs).toBeGreaterThan(0);
+    // A model that cannot be built: rejected, and the worker carries on.
+    const bad = await e.addNamespaceLive(spec({ type: 'kv', capacity: 1 << 20, lba_size: 4096 } as unknown as Emulation, 'bad')).catch((x: unknown) => x);
+    expect(bad).toBeInstanceOf(EngineInitError);
+    expect((bad as Error).message).toMatch(/no "kv" emulation/);
+    expect((await op(ns[0]!, ModelOp.Read)).status).toBe(Status.Success);
+    await until(() => c.counters().hostReadBytes === 4096, 'counters of the live namespace');
+    await e.removeNamespace(ns[0]!);
+    // A restart rebuilds what is live (c) and leaves the removed and the failed ones empty.
+    e.crashWorkerForTest(0);
+    await until(() => e.counters.workerRestarts === 1, 'restart');
+    expect(e.counters.workerFailures).toBe(1);
+    const again = await op(c, ModelOp.Read);
+    expect(again.status).toBe(Status.Success);
+    expect(again.completedNs - again.submittedNs).toBeGreaterThanOrEqual(200_000);
+  });
+
   it('stop() terminates the workers; commands in flight complete with Internal Error', async () => {
     const { e, ns } = await engineWith([nvm(50_000_000, 0)]);
     const p = op(ns[0]!, ModelOp.Read);

@@ -42,6 +42,7 @@ import {
   type ReadyNamespace,
   type WorkerInit,
   type WorkerMessage,
+  type WorkerNamespace,
 } from './layout.js';
 import { DeadlineHeap } from './heap.js';
 import { Ring, RingWord } from './ring.js';
@@ -152,6 +153,8 @@ export class NamespaceModel {
   zeroLatency = false;
   /** Timing changed at run time (kept so a restarted worker's fresh model gets it too). */
   overrides: TimingParams = {};
+  /** Removed at run time: its worker index stays taken, empty. */
+  removed = false;
   readonly stats = new SharedArrayBuffer(STATS_BYTES);
   private readonly statsI32 = new Int32Array(this.stats, 0, 2);
   private readonly statsF64 = new Float64Array(this.stats);
@@ -206,6 +209,13 @@ export class NamespaceModel {
     this.cachedTiming = r.timing;
     this.zeroLatency = r.zeroLatency;
     this.inline = this.inlineAllowed && r.kind === 'nvm' && r.zeroLatency;
+  }
+
+  /** internal: what the worker needs to build this namespace's model. */
+  workerNamespace(): WorkerNamespace {
+    const n: WorkerNamespace = { emulation: this.spec.emulation, lbaSize: this.spec.lbaSize, capacityBytes: this.spec.capacityBytes, timing: this.overrides, stats: this.stats };
+    if (this.removed) n.removed = true;
+    return n;
   }
 
   /** internal: a restarted worker starts from fresh counters. */
@@ -537,13 +547,7 @@ export class WorkerSlot {
       handoffNs: e.handoffNs,
       mirrorIntervalNs: e.mirrorIntervalMs * 1e6,
       modelModule: e.modelModule,
-      namespaces: this.namespaces.map((n) => ({
-        emulation: n.spec.emulation,
-        lbaSize: n.spec.lbaSize,
-        capacityBytes: n.spec.capacityBytes,
-        timing: n.overrides,
-        stats: n.stats,
-      })),
+      namespaces: this.namespaces.map((n) => n.workerNamespace()),
     };
     const entry = workerEntry();
     const worker = new Worker(entry.script, {
@@ -734,6 +738,58 @@ export class DeviceEngine {
     const m = new NamespaceModel(slot, slot.namespaces.length, spec, this.inlineZeroLatency);
     slot.namespaces.push(m);
     return m;
+  }
+
+  /**
+   * Add a namespace while the engine runs (admin API): its model is built on its worker, in order
+   * with the commands already queued there. Rejects with EngineInitError when the model cannot be
+   * built (its index stays taken and empty). Before start() this is addNamespace().
+   */
+  async addNamespaceLive(spec: NamespaceModelSpec): Promise<NamespaceModel> {
+    if (!this.started) return this.addNamespace(spec);
+    const i = this.nsCount++ % this.maxWorkers;
+    while (this.slots.length <= i) this.slots.push(new WorkerSlot(this, this.slots.length));
+    const slot = this.slots[i]!;
+    const m = new NamespaceModel(slot, slot.namespaces.length, spec, this.inlineZeroLatency);
+    slot.namespaces.push(m);
+    if (slot.state === 'idle') {
+      // The first namespace of a worker that never ran: start it, as engine.start() would have.
+      this.starting = true;
+      try {
+        await slot.start();
+      } catch (err) {
+        m.removed = true;
+        await slot.stop();
+        slot.namespaces.pop();
+        this.slots.pop();
+        this.nsCount--;
+        throw err;
+      } finally {
+        this.starting = false;
+      }
+      return m;
+    }
+    let r: Reply;
+    try {
+      r = await slot.control({ type: 'addNamespace', ns: m.workerNamespace() });
+    } catch (err) {
+      m.removed = true;
+      throw new EngineInitError((err as Error).message, m);
+    }
+    if (!r.ok) {
+      m.removed = true;
+      throw new EngineInitError(r.error, m, r.errors);
+    }
+    m.applyReady({ kind: r.kind ?? spec.emulation.type, timing: r.timing, zeroLatency: r.zeroLatency });
+    return m;
+  }
+
+  /** Drop a namespace's model (its commands already submitted complete first). */
+  async removeNamespace(m: NamespaceModel): Promise<void> {
+    if (m.removed) return;
+    m.removed = true;
+    // A restarting worker gets the removal from workerNamespace(); nothing to tell it now.
+    await m.slot.control({ type: 'removeNamespace', ns: m.index }).catch(() => {});
   }
 
   /** Spawn the workers; resolves when every model is built (rejects with EngineInitError if one cannot be). */

@@ -86,6 +86,8 @@ export interface WorkerNamespace {
   /** Timing overrides set at run time, re-applied when a restarted worker builds a fresh model. */
   timing: TimingParams;
   stats: SharedArrayBuffer;
+  /** Removed at run time: the worker keeps its index empty (indices never move). */
+  removed?: boolean;
 }
 
 export interface WorkerInit {
@@ -105,6 +107,9 @@ export interface WorkerInit {
 
 export type ControlMessage =
   | { type: 'setTiming'; id: number; ns: number; params: TimingParams }
+  /** A namespace added at run time; it takes the next index on its worker. */
+  | { type: 'addNamespace'; id: number; ns: WorkerNamespace }
+  | { type: 'removeNamespace'; id: number; ns: number }
   | { type: 'crash'; id: number; how: 'throw' | 'exit' };
 
 export interface ReadyNamespace {
@@ -117,5 +122,5 @@ export interface ReadyNamespace {
 export type WorkerMessage =
   | { type: 'ready'; namespaces: ReadyNamespace[]; modelModule: string }
   | { type: 'initError'; ns: number; message: string; errors?: { path: string; message: string }[] }
-  | { type: 'reply'; id: number; ok: true; timing: TimingParams; zeroLatency: boolean }
-  | { type: 'reply'; id: number; ok: false; error: string };
+  | { type: 'reply'; id: number; ok: true; timing: TimingParams; zeroLatency: boolean; kind?: ReadyNamespace['kind'] }
+  | { type: 'reply'; id: number; ok: false; error: string; errors?: { path: string; message: string }[] };

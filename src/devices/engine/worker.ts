@@ -29,6 +29,7 @@ import {
   type ReadyNamespace,
   type WorkerInit,
   type WorkerMessage,
+  type WorkerNamespace,
 } from './layout.js';
 import { Ring, RingWord } from './ring.js';
 
@@ -62,26 +63,44 @@ function probeZeroLatency(create: CreateModel, ns: WorkerInit['namespaces'][numb
 
 const { createModel, url: modelUrl } = await loadFactory();
 
-const models: DeviceModel[] = [];
+/** Models by namespace index; null = removed at run time (indices never move). */
+const models: (DeviceModel | null)[] = [];
 const statsI32: Int32Array[] = [];
 const statsF64: Float64Array[] = [];
 const ready: ReadyNamespace[] = [];
-for (let i = 0; i < init.namespaces.length; i++) {
-  const ns = init.namespaces[i]!;
-  let m: DeviceModel;
-  try {
-    m = createModel(ns.emulation, ns.lbaSize, ns.capacityBytes);
-    if (Object.keys(ns.timing).length > 0) m.setTiming(ns.timing);
-  } catch (err) {
-    const e = err as Error & { errors?: { path: string; message: string }[] };
-    post({ type: 'initError', ns: i, message: e.message, ...(Array.isArray(e.errors) ? { errors: e.errors } : {}) });
-    process.exit(1);
+
+/** Build and register the model of namespace `ns` (the next index); throws what the model throws. */
+function addModel(ns: WorkerNamespace): ReadyNamespace {
+  if (ns.removed) {
+    models.push(null);
+    statsI32.push(new Int32Array(ns.stats, 0, 2));
+    statsF64.push(new Float64Array(ns.stats));
+    return { kind: ns.emulation.type, timing: {}, zeroLatency: false };
   }
+  const m = createModel(ns.emulation, ns.lbaSize, ns.capacityBytes);
+  if (Object.keys(ns.timing).length > 0) m.setTiming(ns.timing);
   models.push(m);
   statsI32.push(new Int32Array(ns.stats, 0, 2));
   statsF64.push(new Float64Array(ns.stats));
   const timing = m.timing();
-  ready.push({ kind: m.kind, timing, zeroLatency: m.kind === 'nvm' && probeZeroLatency(createModel, ns, timing) });
+  return { kind: m.kind, timing, zeroLatency: m.kind === 'nvm' && probeZeroLatency(createModel, ns, timing) };
+}
+
+const issuesOf = (err: unknown): { message: string; errors?: { path: string; message: string }[] } => {
+  const e = err as Error & { errors?: { path: string; message: string }[] };
+  return { message: e.message, ...(Array.isArray(e.errors) ? { errors: e.errors } : {}) };
+};
+
+const namespaces = [...init.namespaces];
+init.namespaces.length = 0;
+for (let i = 0; i < namespaces.length; i++) {
+  try {
+    init.namespaces.push(namespaces[i]!);
+    ready.push(addModel(namespaces[i]!));
+  } catch (err) {
+    post({ type: 'initError', ns: i, ...issuesOf(err) });
+    process.exit(1);
+  }
 }
 
 const sq = Ring.attach(init.sq, SQ_WORDS, 'consumer');
@@ -98,7 +117,10 @@ const heap = new DeadlineHeap(4096);
 let unpublished = 0;
 
 function mirror(): void {
-  for (let i = 0; i < models.length; i++) writeCounters(statsI32[i]!, statsF64[i]!, models[i]!.counters());
+  for (let i = 0; i < models.length; i++) {
+    const m = models[i];
+    if (m) writeCounters(statsI32[i]!, statsF64[i]!, m.counters());
+  }
 }
 
 function complete(tag: number, status: number, targetNs: number): void {
@@ -120,8 +142,9 @@ function control(): void {
   const m = r.message as ControlMessage;
   switch (m.type) {
     case 'setTiming': {
-      const model = models[m.ns]!;
+      const model = models[m.ns];
       try {
+        if (!model) throw new Error('namespace removed');
         model.setTiming(m.params);
         const timing = model.timing();
         const zero = model.kind === 'nvm' && probeZeroLatency(createModel, init.namespaces[m.ns]!, timing);
@@ -131,6 +154,29 @@ function control(): void {
       }
       return;
     }
+    case 'addNamespace': {
+      const index = models.length;
+      try {
+        init.namespaces.push(m.ns);
+        const r = addModel(m.ns);
+        writeCounters(statsI32[index]!, statsF64[index]!, models[index]!.counters());
+        post({ type: 'reply', id: m.id, ok: true, timing: r.timing, zeroLatency: r.zeroLatency, kind: r.kind });
+      } catch (err) {
+        // Keep the index taken (the network thread numbers namespaces the same way), empty.
+        init.namespaces.length = index;
+        models.length = statsI32.length = statsF64.length = index;
+        init.namespaces.push({ ...m.ns, removed: true });
+        addModel({ ...m.ns, removed: true });
+        const e = issuesOf(err);
+        post({ type: 'reply', id: m.id, ok: false, error: e.message, ...(e.errors ? { errors: e.errors } : {}) });
+      }
+      return;
+    }
+    case 'removeNamespace':
+      models[m.ns] = null;
+      init.namespaces[m.ns] = { ...init.namespaces[m.ns]!, removed: true };
+      post({ type: 'reply', id: m.id, ok: true, timing: {}, zeroLatency: false });
+      return;
     case 'crash':
       mirror();
       if (m.how === 'exit') process.exit(3);
