@@ -2,8 +2,8 @@
 // checked against what the daemon really exports: in a unit test against the names the issue
 // specifies, and against a live scrape (`missingFromScrape(await (await fetch(url)).text())`) or
 // a Prometheus's /api/v1/label/__name__/values.
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { accessSync, constants, readFileSync } from 'node:fs';
+import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 
@@ -119,4 +119,18 @@ export function namesInExposition(text: string): Set<string> {
 export function missingFromScrape(scrape: string | Iterable<string>, used: string[] = metricNamesUsed()): string[] {
   const present = typeof scrape === 'string' ? namesInExposition(scrape) : new Set(scrape);
   return used.filter((n) => !present.has(n));
+}
+
+/** promtool (from Prometheus; Debian package `prometheus`): $PROMTOOL, else on PATH, else undefined. */
+export function findPromtool(): string | undefined {
+  if (process.env.PROMTOOL) return process.env.PROMTOOL;
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    try {
+      accessSync(join(dir, 'promtool'), constants.X_OK);
+      return join(dir, 'promtool');
+    } catch {
+      /* not in this directory */
+    }
+  }
+  return undefined;
 }

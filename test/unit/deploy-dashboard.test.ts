@@ -1,9 +1,9 @@
 // The Grafana dashboard (deploy/grafana/nvmf-emu.json and the Helm chart's copy) and the metric
 // names it and the alert rules query.
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   ALERTS_PATH,
@@ -13,6 +13,7 @@ import {
   dashboardExprs,
   dashboardMetricNames,
   dashboardPanels,
+  findPromtool,
   loadAlertRules,
   loadDashboard,
   metricFamily,
@@ -235,7 +236,7 @@ describe('metric names used by the dashboard and the alert rules', () => {
 });
 
 // promtool (Debian package prometheus) parses every expression when it is on PATH or in $PROMTOOL.
-const promtool = process.env.PROMTOOL ?? findOnPath('promtool');
+const promtool = findPromtool();
 describe.skipIf(!promtool)('PromQL syntax (promtool)', () => {
   it('every dashboard expression and alert rule parses', () => {
     const dir = mkdtempSync(join(tmpdir(), 'deploy-promtool-'));
@@ -252,16 +253,3 @@ describe.skipIf(!promtool)('PromQL syntax (promtool)', () => {
 });
 
 type DashboardPanelBox = { x: number; y: number; w: number; h: number };
-
-function findOnPath(cmd: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    try {
-      const p = join(dir, cmd);
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {
-      /* not here */
-    }
-  }
-  return undefined;
-}

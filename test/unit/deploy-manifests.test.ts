@@ -1,12 +1,13 @@
 // docker compose, Prometheus and Grafana provisioning, plain Kubernetes manifests: they parse, refer
 // to files that exist, agree with each other and with the Helm chart's security settings, and the
 // topology they ship is valid for the daemon.
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { validateTopology } from '../../src/config/topology.js';
-import { DASHBOARD_PATH, REPO_ROOT, loadAlertRules } from '../helpers/dashboard.js';
+import { DASHBOARD_PATH, REPO_ROOT, findPromtool, loadAlertRules } from '../helpers/dashboard.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed YAML, checked by the assertions
 type Obj = Record<string, any>;
@@ -98,6 +99,18 @@ describe('deploy/prometheus/alerts.yml', () => {
       // Counters are only read through rate()/increase() over a fixed window.
       for (const m of r.expr.matchAll(/\b(nvmf_emu_\w+_total)\b/g)) expect(r.expr, r.alert).toMatch(new RegExp(`(rate|increase)\\(${m[1]}\\[\\d+m\\]\\)`));
     }
+  });
+});
+
+// promtool unit tests of the alert rules (deploy/prometheus/alerts.test.yml), where promtool is found.
+const promtool = findPromtool();
+describe.skipIf(!promtool)('alert rules under promtool', () => {
+  it('promtool test rules deploy/prometheus/alerts.test.yml passes', () => {
+    execFileSync(promtool!, ['test', 'rules', join(DEPLOY, 'prometheus', 'alerts.test.yml')], { stdio: 'pipe' });
+  });
+
+  it('promtool check config accepts prometheus.yml', () => {
+    execFileSync(promtool!, ['check', 'config', '--syntax-only', join(DEPLOY, 'prometheus', 'prometheus.yml')], { stdio: 'pipe' });
   });
 });
 
