@@ -11,6 +11,9 @@ export const ERROR_LOG_ENTRIES = 64;
 export const AER_LIMIT = 4;
 export const ABORT_LIMIT = 4;
 
+/** Longest delay Node's timers take (2^31 - 1 ms). */
+const MAX_TIMER_MS = 0x7fffffff;
+
 export class Controller {
   cc = 0;
   csts = 0;
@@ -78,15 +81,22 @@ export class Controller {
     this.kaTimer = null;
     if (this.kato <= 0) return;
     this.trafficSinceCheck = true;
+    // KATO is up to 2^32-1 ms; Node timers overflow past 2^31-1 ms (and then fire after 1 ms), so a
+    // long KATO is checked in shorter periods and expires after enough silent ones.
+    const period = Math.min(this.kato, MAX_TIMER_MS);
+    const silentNeeded = Math.ceil(this.kato / period);
+    let silent = 0;
     this.kaTimer = setInterval(() => {
       if (this.trafficSinceCheck) {
         this.trafficSinceCheck = false;
+        silent = 0;
         return;
       }
+      if (++silent < silentNeeded) return;
       this.target.log.warn({ subnqn: this.subsys.nqn, cntlid: this.cntlid, kato: this.kato }, 'keep-alive timeout: tearing controller down');
       this.target.counters.keepAliveTimeouts++;
       this.fatal('keep-alive timeout');
-    }, this.kato);
+    }, period);
     this.kaTimer.unref();
   }
 

@@ -47,6 +47,17 @@ describe('keep-alive', () => {
     await q.close();
   });
 
+  it('a KATO beyond Node timers (2^31 ms and more) does not expire a silent controller early', async () => {
+    // Found by the fuzzer: setInterval(2^31) fires after 1 ms.
+    const before = t.daemon.target.counters.keepAliveTimeouts;
+    const ctl = await openController(port, { subnqn: SUBNQN, hostnqn: HOSTNQN, kato: 0xfffffff0 });
+    await sleep(300);
+    expect(ctl.admin.isOpen).toBe(true);
+    expect(t.daemon.target.subsystems.get(SUBNQN)!.controllers.has(ctl.cntlid)).toBe(true);
+    expect(t.daemon.target.counters.keepAliveTimeouts).toBe(before);
+    await ctl.close();
+  });
+
   it('a silent controller that never enabled is torn down as well', async () => {
     const ctl = await openController(port, { subnqn: SUBNQN, hostnqn: HOSTNQN, kato: 1000, enable: false });
     expect(await within(ctl.admin.closed, BOUND_MS)).toBe(true);
