@@ -9,6 +9,7 @@ import { Subsystem } from './controller/subsystem.js';
 import { DEFAULT_LIMITS, Target, type PortRuntime, type TargetLimits } from './controller/target.js';
 import type { BlockDevice } from './devices/block-device.js';
 import { DeviceEngine, EngineInitError, type EngineOptions, type NamespaceModelSpec } from './devices/engine/engine.js';
+import { discardModelSnapshot, readModelSnapshot, writeModelSnapshot } from './devices/model-snapshot.js';
 import { NvmDevice } from './devices/nvm-device.js';
 import { startAdminServer } from './http/admin-server.js';
 import { createMetricsRegistry } from './metrics/families.js';
@@ -64,12 +65,58 @@ export class Daemon {
     for (const l of this.tcp.values()) yield* l.queues;
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Shut down: accept nothing new, let commands already received complete (up to `drainMs`),
+   * save file-backed namespaces (data synced, model state beside it), then close everything.
+   */
+  async stop(o: { drainMs?: number } = {}): Promise<void> {
+    if (this.stopped) return this.stopped;
+    this.stopped = this.shutdown(o.drainMs ?? 0);
+    return this.stopped;
+  }
+  private stopped: Promise<void> | null = null;
+
+  private async shutdown(drainMs: number): Promise<void> {
     this.ready = false;
+    const log = this.target.log;
+    for (const l of this.tcp.values()) l.stopAccepting();
+    if (drainMs > 0) {
+      const queues = [...this.connections()];
+      for (const q of queues) q.quiesce();
+      // Admin queues keep their Asynchronous Event Requests outstanding: only I/O counts.
+      const busy = (): number => queues.reduce((n, q) => n + (q.qid > 0 ? q.outstanding : 0), 0);
+      const until = Date.now() + drainMs;
+      while (busy() > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+      if (busy() > 0) log.warn({ commands: busy(), drainMs }, 'shutdown: commands still running after the drain period');
+    }
     for (const c of [...this.target.allControllers()]) c.destroy('shutdown');
     await Promise.all([...this.tcp.values()].map((l) => l.close()));
+    await this.saveNamespaces();
     if (this.http) await this.http.close();
     await this.engine.stop();
+  }
+
+  /** File-backed namespaces: model state to `<path>.model`, data synced and the file closed. */
+  private async saveNamespaces(): Promise<void> {
+    for (const sc of this.topology.subsystems) {
+      const s = this.target.subsystems.get(sc.nqn);
+      for (const nc of sc.namespaces) {
+        const ns = s?.namespaces.get(nc.nsid);
+        if (ns) await this.saveNamespace(sc.nqn, nc, ns);
+      }
+    }
+  }
+
+  private async saveNamespace(nqn: string, nc: NamespaceConfig, ns: Namespace): Promise<void> {
+    if (!ns.device.persistent || !nc.device.path) return;
+    try {
+      const state = ns.model?.available && !ns.model.removed ? await ns.model.exportState() : null;
+      if (state) writeModelSnapshot(nc.device.path, state);
+      await ns.device.close();
+      this.target.log.info({ subnqn: nqn, nsid: nc.nsid, path: nc.device.path, modelState: state !== null }, 'namespace saved');
+    } catch (err) {
+      this.target.log.error({ subnqn: nqn, nsid: nc.nsid, path: nc.device.path, err }, 'namespace could not be saved');
+    }
   }
 
   /** internal: set up by startDaemon */
@@ -156,7 +203,12 @@ export class Daemon {
       const [s, i] = this.subsystem(nqn);
       this.target.subsystems.delete(nqn);
       for (const c of [...s.controllers.values()]) c.destroy('subsystem removed');
-      for (const ns of s.namespaces.values()) if (ns.model) await this.engine.removeNamespace(ns.model);
+      for (const nc of this.topology.subsystems[i]!.namespaces) {
+        const ns = s.namespaces.get(nc.nsid);
+        if (!ns) continue;
+        await this.saveNamespace(nqn, nc, ns);
+        if (ns.model) await this.engine.removeNamespace(ns.model);
+      }
       this.topology.subsystems.splice(i, 1);
       for (const p of this.topology.ports) p.subsystems = p.subsystems.filter((x) => x !== nqn);
       if (s.ports.size > 0) this.target.discoveryChanged();
@@ -191,8 +243,9 @@ export class Daemon {
       // Commands already running hold the namespace object and finish; new ones see Invalid Namespace.
       s.namespaces.delete(nsid);
       for (const c of s.controllers.values()) c.nsChanged(nsid);
-      if (ns.model) await this.engine.removeNamespace(ns.model);
       const sc = this.topology.subsystems[i]!;
+      await this.saveNamespace(nqn, sc.namespaces.find((n) => n.nsid === nsid)!, ns);
+      if (ns.model) await this.engine.removeNamespace(ns.model);
       sc.namespaces = sc.namespaces.filter((n) => n.nsid !== nsid);
       this.target.log.info({ subnqn: nqn, nsid }, 'namespace removed');
     });
@@ -210,11 +263,13 @@ export class Daemon {
     }
     const ns = new Namespace(nc.nsid, dev, deriveNamespaceIds(sc.nqn, nc.nsid, nc.device), nc.enable);
     try {
-      ns.model = await this.engine.addNamespaceLive(modelSpec(sc, nc, ns, `${sc.nqn}/${nc.nsid}`));
+      ns.model = await this.engine.addNamespaceLive(modelSpec(sc, nc, ns, `${sc.nqn}/${nc.nsid}`, this.target.log));
     } catch (err) {
+      await dev.close().catch(() => {});
       if (err instanceof EngineInitError) throw modelConfigError(err, under('emulation'));
       throw err;
     }
+    modelRestored(this.target.log, sc.nqn, nc, ns);
     return ns;
   }
 
@@ -335,7 +390,11 @@ export function createDevice(cfg: NamespaceConfig): BlockDevice {
   switch (e.type) {
     case 'nvm':
     case 'conv':
-      return new NvmDevice({ capacityBytes: e.capacity, lbaSize: e.lba_size, kind: e.type });
+      try {
+        return new NvmDevice({ capacityBytes: e.capacity, lbaSize: e.lba_size, kind: e.type, ...(cfg.device.path ? { path: cfg.device.path } : {}) });
+      } catch (err) {
+        throw new ConfigError([{ path: 'device.path', message: (err as Error).message }]);
+      }
     default:
       throw new ConfigError([{ path: 'emulation.type', message: `emulation type "${e.type}" is not implemented yet` }]);
   }
@@ -355,8 +414,8 @@ function newSubsystem(sc: SubsystemConfig): Subsystem {
   });
 }
 
-function modelSpec(sc: SubsystemConfig, nc: NamespaceConfig, ns: Namespace, configPath: string): NamespaceModelSpec {
-  return {
+function modelSpec(sc: SubsystemConfig, nc: NamespaceConfig, ns: Namespace, configPath: string, log: Logger): NamespaceModelSpec {
+  const spec: NamespaceModelSpec = {
     emulation: nc.emulation,
     lbaSize: ns.device.lbaSize,
     capacityBytes: ns.device.capacityBytes,
@@ -364,6 +423,23 @@ function modelSpec(sc: SubsystemConfig, nc: NamespaceConfig, ns: Namespace, conf
     hostStats: ns.stats,
     configPath,
   };
+  if (ns.device.persistent && nc.device.path) {
+    const path = nc.device.path;
+    const state = readModelSnapshot(path, (message) => log.warn({ subnqn: sc.nqn, nsid: nc.nsid, path, message }, 'saved model state unreadable: the model starts fresh'));
+    if (state) spec.state = state;
+  }
+  return spec;
+}
+
+/** Report how a saved model state was taken up, and consume the snapshot (see model-snapshot.ts). */
+function modelRestored(log: Logger, nqn: string, nc: NamespaceConfig, ns: Namespace): void {
+  const path = nc.device.path;
+  if (!ns.device.persistent || !path || !ns.model) return;
+  const r = ns.model.restore;
+  if (r?.ok) log.info({ subnqn: nqn, nsid: nc.nsid, path }, 'model state restored from the last clean shutdown');
+  else if (r) log.warn({ subnqn: nqn, nsid: nc.nsid, path, reason: r.error }, 'saved model state does not fit: the model starts fresh');
+  else log.info({ subnqn: nqn, nsid: nc.nsid, path }, 'no saved model state (first start, or the last one did not shut down cleanly): the model starts fresh');
+  discardModelSnapshot(path);
 }
 
 function portRuntime(p: PortConfig): PortRuntime {
@@ -393,7 +469,7 @@ export function buildTarget(topology: Topology, log: Logger, limits: TargetLimit
         throw err;
       }
       const ns = new Namespace(nc.nsid, dev, deriveNamespaceIds(sc.nqn, nc.nsid, nc.device), nc.enable);
-      if (engine) ns.model = engine.addNamespace(modelSpec(sc, nc, ns, `subsystems[${si}].namespaces[${ni}]`));
+      if (engine) ns.model = engine.addNamespace(modelSpec(sc, nc, ns, `subsystems[${si}].namespaces[${ni}]`, log));
       s.namespaces.set(nc.nsid, ns);
     });
     target.subsystems.set(sc.nqn, s);
@@ -440,6 +516,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   target.advertiseAddress = o.advertiseAddress ?? '';
   target.metricsEnabled = o.metrics?.enabled ?? true;
   await startEngine(engine);
+  for (const sc of o.topology.subsystems) for (const nc of sc.namespaces) modelRestored(log, sc.nqn, nc, target.subsystems.get(sc.nqn)!.namespaces.get(nc.nsid)!);
   const daemon = new Daemon(target, engine, structuredClone(o.topology));
   const listeners: TcpListener[] = [];
   try {

@@ -43,6 +43,7 @@ export function executeIo(ctrl: Controller, req: NvmeRequest): number {
     }
     case NvmOpcode.Flush:
       ns.stats.flushes++;
+      if (ns.device.persistent) return finishDurable(ns, req, ModelOp.Flush, 0, 0, false, Status.Success);
       return finish(ns, req, ModelOp.Flush, 0, 0, false, Status.Success);
     case NvmOpcode.DatasetManagement:
       return dsm(ns, req);
@@ -68,6 +69,7 @@ function rw(ns: Namespace, req: NvmeRequest, slba: number, nlb: number): number 
       dev.write(offset, req.data, 0, bytes);
       ns.stats.writeCommands++;
       ns.stats.bytesWritten += bytes;
+      if (dev.persistent && fuaOf(req)) return finishDurable(ns, req, ModelOp.Write, slba, nlb, true, Status.Success);
       return finish(ns, req, ModelOp.Write, slba, nlb, fuaOf(req), Status.Success);
     case NvmOpcode.Compare: {
       if (req.dataLength !== bytes || req.data === null) return Status.DataSglLengthInvalid;
@@ -79,6 +81,7 @@ function rw(ns: Namespace, req: NvmeRequest, slba: number, nlb: number): number 
     case NvmOpcode.WriteZeroes:
       dev.zero(offset, bytes);
       ns.stats.writeCommands++;
+      if (dev.persistent && fuaOf(req)) return finishDurable(ns, req, ModelOp.WriteZeroes, slba, nlb, true, Status.Success);
       return finish(ns, req, ModelOp.WriteZeroes, slba, nlb, fuaOf(req), Status.Success);
     default: // Verify: the memory medium has no unrecoverable errors to find; the device still reads
       return finish(ns, req, ModelOp.Read, slba, nlb, false, Status.Success);
@@ -122,21 +125,47 @@ function dsm(ns: Namespace, req: NvmeRequest): number {
   return sink !== null ? ASYNC : Status.Success;
 }
 
-/** Flush of every namespace (NSID FFFFFFFFh): complete when each model has flushed. */
+/** Flush of every namespace (NSID FFFFFFFFh): complete when each model has flushed and each file is durable. */
 function flushAll(ctrl: Controller, req: NvmeRequest): number {
   let n = 0;
   for (const ns of ctrl.subsys.namespaces.values()) {
-    if (!ns.enabled || ns.model === null || ns.model.inline) continue;
+    if (!ns.enabled) continue;
+    if (ns.device.persistent) n++;
+    if (ns.model === null || ns.model.inline) continue;
     if (!ns.model.available) return Status.InternalError;
     n++;
   }
   if (n === 0) return Status.Success;
   const sink: CompletionSink = n === 1 ? req : new Join(req, n);
   for (const ns of ctrl.subsys.namespaces.values()) {
-    if (!ns.enabled || ns.model === null || ns.model.inline) continue;
+    if (!ns.enabled) continue;
+    if (ns.device.persistent) durableThen(ns, sink, Status.Success);
+    if (ns.model === null || ns.model.inline) continue;
     ns.stats.flushes++;
     ns.model.submit(sink, Status.Success, ModelOp.Flush, 0, 0, false);
   }
+  return ASYNC;
+}
+
+/** Complete `sink` once the namespace's file holds everything acknowledged so far (Write Fault if it cannot). */
+function durableThen(ns: Namespace, sink: CompletionSink, status: number): void {
+  ns.device.durable().then(
+    () => sink.complete(status),
+    () => sink.complete(Status.WriteFault),
+  );
+}
+
+/**
+ * Flush or FUA on a file-backed namespace: the command completes when the model's time has come
+ * and the data is in the file, whichever is later.
+ */
+function finishDurable(ns: Namespace, req: NvmeRequest, op: ModelOpCode, slba: number, nlb: number, fua: boolean, status: number): number {
+  const m = ns.model;
+  const viaModel = m !== null && !m.inline;
+  if (viaModel && !m.available) return Status.InternalError;
+  const join = new Join(req, viaModel ? 2 : 1);
+  if (viaModel) m.submit(join, status, op, slba, nlb, fua);
+  durableThen(ns, join, status);
   return ASYNC;
 }
 

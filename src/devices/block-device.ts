@@ -12,4 +12,10 @@ export interface BlockDevice {
   write(offset: number, src: Uint8Array, srcOff?: number, length?: number): void;
   zero(offset: number, length: number): void;
   equals(offset: number, data: Uint8Array): boolean;
+  /** Backed by a file: Flush and FUA must wait for durable(). */
+  readonly persistent: boolean;
+  /** Resolves when every write acknowledged before the call survives a crash (at once in memory). */
+  durable(): Promise<void>;
+  /** Make everything durable and release the backing (daemon shutdown). */
+  close(): Promise<void>;
 }

@@ -53,4 +53,22 @@ export interface DeviceModel {
   timing(): TimingParams;
   /** Change timing knobs; takes effect for the next submitted command. Unknown keys throw. */
   setTiming(p: TimingParams): void;
+  /**
+   * Models with state worth keeping across a restart (FTL maps, wear): a structured-cloneable
+   * snapshot, and its restore into a fresh instance built with the same parameters (throws if it
+   * does not fit them). `nowNs` is the clock at restore, to carry ages over.
+   */
+  exportState?(): ModelState;
+  importState?(state: ModelState, nowNs: number): void;
+}
+
+/** A model's persistent state: typed arrays and numbers, tagged with what it fits. */
+export interface ModelState {
+  kind: string;
+  /** The model's parameters and geometry, as a string: a snapshot restores only into the same. */
+  fingerprint: string;
+  /** The model's clock when saved. */
+  savedAtNs: number;
+  arrays: Record<string, Uint8Array | Uint32Array | Int32Array | Float64Array>;
+  scalars: Record<string, number | boolean>;
 }

@@ -1,7 +1,8 @@
-// Memory-backed data store of an NVM-command-set namespace (`nvm` and `conv` emulation): the
-// bytes, on the network thread. When and how a command completes is the namespace's DeviceModel's
-// business, on a device engine worker.
+// Data store of an NVM-command-set namespace (`nvm` and `conv` emulation): the bytes, on the
+// network thread, in sparse memory or, with `device.path`, in a file behind a memory cache. When
+// and how a command completes is the namespace's DeviceModel's business, on a device engine worker.
 import type { BlockDevice } from './block-device.js';
+import { FileStore } from './file-store.js';
 import { SparseMemoryStore } from './sparse-memory-store.js';
 
 export interface NvmDeviceOptions {
@@ -9,19 +10,35 @@ export interface NvmDeviceOptions {
   lbaSize: number;
   /** Emulation type reported to the controller (default 'nvm'). */
   kind?: 'nvm' | 'conv';
+  /** Backing file (`device.path`): data survives restarts; Flush and FUA make it durable. */
+  path?: string;
 }
 
 export class NvmDevice implements BlockDevice {
   readonly kind: 'nvm' | 'conv';
   readonly capacityBytes: number;
   readonly lbaSize: number;
-  private readonly store: SparseMemoryStore;
+  private readonly store: SparseMemoryStore | FileStore;
+  private readonly file: FileStore | null;
 
   constructor(o: NvmDeviceOptions) {
     this.kind = o.kind ?? 'nvm';
     this.capacityBytes = o.capacityBytes;
     this.lbaSize = o.lbaSize;
-    this.store = new SparseMemoryStore(o.capacityBytes);
+    this.file = o.path === undefined ? null : new FileStore(o.path, o.capacityBytes);
+    this.store = this.file ?? new SparseMemoryStore(o.capacityBytes);
+  }
+
+  get persistent(): boolean {
+    return this.file !== null;
+  }
+
+  durable(): Promise<void> {
+    return this.file ? this.file.durable() : Promise.resolve();
+  }
+
+  async close(): Promise<void> {
+    await this.file?.close();
   }
 
   get allocatedBytes(): number {

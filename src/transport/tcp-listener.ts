@@ -38,8 +38,13 @@ export class TcpListener {
     });
   }
 
+  /** Accept no more connections; existing ones carry on. */
+  stopAccepting(): void {
+    this.server.close();
+  }
+
   async close(): Promise<void> {
     for (const q of this.queues) q.close('shutdown');
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    if (this.server.listening) await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }

@@ -73,6 +73,7 @@ export class TcpQueue implements ConnectableQueue {
   private readonly ddgstBuf = Buffer.alloc(DIGEST_SIZE);
   /** Per-namespace latency and in-flight accounting (the metrics switch). */
   private readonly measure: boolean;
+  private quiesced = false;
   private readonly counters: TransportCounters;
   private ddgstHave = 0;
 
@@ -102,7 +103,9 @@ export class TcpQueue implements ConnectableQueue {
     socket.on('data', (c: Buffer) => this.onData(c));
     socket.on('error', () => {}); // 'close' follows; resets from vanished hosts are not ours to log
     socket.on('close', () => this.onSocketClose());
-    socket.on('drain', () => socket.resume());
+    socket.on('drain', () => {
+      if (!this.quiesced) socket.resume();
+    });
     this.icTimer = setTimeout(() => this.close('no ICReq'), ICREQ_TIMEOUT_MS);
     this.icTimer.unref();
   }
@@ -119,6 +122,17 @@ export class TcpQueue implements ConnectableQueue {
     this.rx = RX_DEAD;
     this.target.log.debug({ remote: this.remoteAddress, qid: this.qid, reason }, 'queue closed');
     this.socket.destroy();
+  }
+
+  /** Commands received and not yet completed (data still arriving included). */
+  get outstanding(): number {
+    return this.pool.length - this.free.length;
+  }
+
+  /** Stop reading new commands (graceful shutdown): what is running still completes and is sent. */
+  quiesce(): void {
+    this.quiesced = true;
+    this.socket.pause();
   }
 
   /** Bytes received and sent on this connection so far. */

@@ -29,7 +29,7 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { pino, type Logger } from 'pino';
 import type { Emulation } from '../../config/topology.js';
 import { Status } from '../../protocol/status.js';
-import type { ModelCounters, ModelOpCode, TimingParams } from '../model.js';
+import type { ModelCounters, ModelOpCode, ModelState, TimingParams } from '../model.js';
 import { nowNs } from './clock.js';
 import {
   CQ_WORDS,
@@ -122,6 +122,8 @@ export interface NamespaceModelSpec {
   hostStats?: { busyMs: number; observeMedia(op: number, seconds: number): void };
   /** Where the namespace is in the topology (e.g. "subsystems[0].namespaces[1]"), for errors. */
   configPath?: string;
+  /** Saved model state to start from (file-backed namespaces); used by the first worker start only. */
+  state?: ModelState;
 }
 
 /** A worker could not build a namespace's model, or died before it was ready. */
@@ -155,6 +157,9 @@ export class NamespaceModel {
   overrides: TimingParams = {};
   /** Removed at run time: its worker index stays taken, empty. */
   removed = false;
+  /** How restoring spec.state went (undefined: nothing to restore). */
+  restore: ReadyNamespace['restore'];
+  private stateSent = false;
   readonly stats = new SharedArrayBuffer(STATS_BYTES);
   private readonly statsI32 = new Int32Array(this.stats, 0, 2);
   private readonly statsF64 = new Float64Array(this.stats);
@@ -206,6 +211,7 @@ export class NamespaceModel {
   /** internal */
   applyReady(r: ReadyNamespace): void {
     this.kind = r.kind;
+    if (r.restore) this.restore = r.restore;
     this.cachedTiming = r.timing;
     this.zeroLatency = r.zeroLatency;
     this.inline = this.inlineAllowed && r.kind === 'nvm' && r.zeroLatency;
@@ -215,7 +221,18 @@ export class NamespaceModel {
   workerNamespace(): WorkerNamespace {
     const n: WorkerNamespace = { emulation: this.spec.emulation, lbaSize: this.spec.lbaSize, capacityBytes: this.spec.capacityBytes, timing: this.overrides, stats: this.stats };
     if (this.removed) n.removed = true;
+    if (this.spec.state && !this.stateSent) {
+      n.state = this.spec.state;
+      this.stateSent = true; // a worker restarted after a failure starts fresh, not from an old snapshot
+    }
     return n;
+  }
+
+  /** The model's state to save (null: this kind keeps none); in order with the commands before it. */
+  async exportState(): Promise<ModelState | null> {
+    const r = await this.slot.control({ type: 'exportState', ns: this.index });
+    if (!r.ok) throw new Error(r.error);
+    return r.state ?? null;
   }
 
   /** internal: a restarted worker starts from fresh counters. */

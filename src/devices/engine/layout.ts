@@ -2,7 +2,7 @@
 // per-namespace counter block, and the (rare, not per-command) control messages.
 import type { MessagePort } from 'node:worker_threads';
 import type { Emulation } from '../../config/topology.js';
-import type { ModelCounters, TimingParams } from '../model.js';
+import type { ModelCounters, ModelState, TimingParams } from '../model.js';
 
 /**
  * Submission entry, 8 words (32 bytes): tag, worker-local namespace index, op | FUA flag, NLB,
@@ -88,6 +88,8 @@ export interface WorkerNamespace {
   stats: SharedArrayBuffer;
   /** Removed at run time: the worker keeps its index empty (indices never move). */
   removed?: boolean;
+  /** Saved model state to restore (a file-backed namespace's FTL from its last clean shutdown). */
+  state?: ModelState;
 }
 
 export interface WorkerInit {
@@ -110,6 +112,7 @@ export type ControlMessage =
   /** A namespace added at run time; it takes the next index on its worker. */
   | { type: 'addNamespace'; id: number; ns: WorkerNamespace }
   | { type: 'removeNamespace'; id: number; ns: number }
+  | { type: 'exportState'; id: number; ns: number }
   | { type: 'crash'; id: number; how: 'throw' | 'exit' };
 
 export interface ReadyNamespace {
@@ -117,10 +120,12 @@ export interface ReadyNamespace {
   timing: TimingParams;
   /** Every command completes at its submission time (probed on a scratch instance). */
   zeroLatency: boolean;
+  /** Saved state given: restored, or why not (the model then starts fresh). */
+  restore?: { ok: true } | { ok: false; error: string };
 }
 
 export type WorkerMessage =
   | { type: 'ready'; namespaces: ReadyNamespace[]; modelModule: string }
   | { type: 'initError'; ns: number; message: string; errors?: { path: string; message: string }[] }
-  | { type: 'reply'; id: number; ok: true; timing: TimingParams; zeroLatency: boolean; kind?: ReadyNamespace['kind'] }
+  | { type: 'reply'; id: number; ok: true; timing: TimingParams; zeroLatency: boolean; kind?: ReadyNamespace['kind']; state?: ModelState | null }
   | { type: 'reply'; id: number; ok: false; error: string; errors?: { path: string; message: string }[] };

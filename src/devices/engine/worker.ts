@@ -77,13 +77,27 @@ function addModel(ns: WorkerNamespace): ReadyNamespace {
     statsF64.push(new Float64Array(ns.stats));
     return { kind: ns.emulation.type, timing: {}, zeroLatency: false };
   }
-  const m = createModel(ns.emulation, ns.lbaSize, ns.capacityBytes);
+  let m = createModel(ns.emulation, ns.lbaSize, ns.capacityBytes);
+  let restore: ReadyNamespace['restore'];
+  if (ns.state) {
+    try {
+      if (!m.importState) throw new Error(`a ${m.kind} model keeps no state`);
+      m.importState(ns.state, nowNs());
+      restore = { ok: true };
+    } catch (err) {
+      m = createModel(ns.emulation, ns.lbaSize, ns.capacityBytes); // a half-restored model is worse than a fresh one
+      restore = { ok: false, error: (err as Error).message };
+    }
+    delete ns.state; // a restarted worker rebuilds from scratch, not from an old snapshot
+  }
   if (Object.keys(ns.timing).length > 0) m.setTiming(ns.timing);
   models.push(m);
   statsI32.push(new Int32Array(ns.stats, 0, 2));
   statsF64.push(new Float64Array(ns.stats));
   const timing = m.timing();
-  return { kind: m.kind, timing, zeroLatency: m.kind === 'nvm' && probeZeroLatency(createModel, ns, timing) };
+  const r: ReadyNamespace = { kind: m.kind, timing, zeroLatency: m.kind === 'nvm' && probeZeroLatency(createModel, ns, timing) };
+  if (restore) r.restore = restore;
+  return r;
 }
 
 const issuesOf = (err: unknown): { message: string; errors?: { path: string; message: string }[] } => {
@@ -170,6 +184,12 @@ function control(): void {
         const e = issuesOf(err);
         post({ type: 'reply', id: m.id, ok: false, error: e.message, ...(e.errors ? { errors: e.errors } : {}) });
       }
+      return;
+    }
+    case 'exportState': {
+      const model = models[m.ns];
+      const state = model?.exportState ? model.exportState() : null;
+      post({ type: 'reply', id: m.id, ok: true, timing: {}, zeroLatency: false, state });
       return;
     }
     case 'removeNamespace':

@@ -46,7 +46,7 @@ import {
   type ConvGeometry,
   type ConvParams,
 } from './conv-params.js';
-import { ModelOp, type DeviceModel, type ModelCounters, type ModelOpCode, type TimingParams } from '../model.js';
+import { ModelOp, type DeviceModel, type ModelState, type ModelCounters, type ModelOpCode, type TimingParams } from '../model.js';
 
 const UNMAPPED = 0xffffffff;
 const LINE_FREE = 0;
@@ -212,6 +212,46 @@ export class ConvModel implements DeviceModel {
       percentageUsed: Math.min(255, Math.round((100 * avgErase) / this.p.pe_cycles)),
       availableSpare: Math.max(0, Math.min(100, Math.round(spare))),
     };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Persistence: the FTL (maps, line states, free list, write points, wear, counters) survives a
+  // clean restart. Timing state (LUN and bus reservations, write buffer drain) starts idle.
+
+  private static readonly STATE_ARRAYS = ['l2p', 'p2l', 'lineValid', 'lineState', 'lineClosedAt', 'eraseCount', 'freeQueue', 'wpLine', 'wpSlot', 'wpFill'] as const;
+  private static readonly STATE_SCALARS = [
+    'freeHead', 'freeCount', 'slotPu', 'slotEndsOneshot', 'hostWritten', 'hostRead', 'mediaUser', 'mediaGc', 'mediaRead', 'gcRuns', 'gcMoved',
+    'erases', 'maxErase', 'wornBlocks', 'trimmed', 'gcLine', 'gcCursor', 'gcCredit', 'gcRate',
+  ] as const;
+
+  /** What a saved FTL must match: the layout, not the timing (latencies may change between runs). */
+  private fingerprint(): string {
+    return JSON.stringify({ geometry: this.geometry, lbaSize: this.lbaSize, cell: this.p.cell_type, pe: this.p.pe_cycles });
+  }
+
+  exportState(): ModelState {
+    const self = this as unknown as Record<string, unknown>;
+    const arrays: ModelState['arrays'] = {};
+    for (const k of ConvModel.STATE_ARRAYS) arrays[k] = this[k];
+    const scalars: ModelState['scalars'] = {};
+    for (const k of ConvModel.STATE_SCALARS) scalars[k] = self[k] as number | boolean;
+    return { kind: 'conv', fingerprint: this.fingerprint(), savedAtNs: this.lastNow, arrays, scalars };
+  }
+
+  importState(s: ModelState, nowNs: number): void {
+    if (s.kind !== 'conv' || s.fingerprint !== this.fingerprint()) throw new Error('the saved FTL state was made with other conv parameters or capacity');
+    for (const k of ConvModel.STATE_ARRAYS) {
+      const src = s.arrays[k];
+      if (!src || src.length !== this[k].length) throw new Error(`saved FTL state: ${k} has the wrong size`);
+      this[k].set(src as never);
+    }
+    const self = this as unknown as Record<string, unknown>;
+    for (const k of ConvModel.STATE_SCALARS) if (k in s.scalars) self[k] = s.scalars[k];
+    // Line ages carry over (cost-benefit GC); the clock may differ after a reboot.
+    const shift = nowNs - s.savedAtNs;
+    for (let i = 0; i < this.lineClosedAt.length; i++) if (this.lineClosedAt[i]! !== 0) this.lineClosedAt[i]! += shift;
+    this.wpReady.fill(0);
+    this.lastNow = nowNs;
   }
 
   timing(): TimingParams {
