@@ -9,6 +9,7 @@ import promClient, { type Registry } from 'prom-client';
 const fastifyMetrics = fastifyMetricsModule.default;
 import type { Target } from '../controller/target.js';
 import { registerNamespaceApi } from './namespace-api.js';
+import { registerStatusApi } from './status-api.js';
 
 /** Reachable without the token: probes and Prometheus scrapes. */
 const OPEN_PATHS = new Set(['/livez', '/readyz', '/metrics']);
@@ -54,6 +55,7 @@ export async function startAdminServer(o: AdminServerOptions): Promise<{ app: Fa
     });
   }
   registerNamespaceApi(app, o.target);
+  registerStatusApi(app, o.target);
   await app.listen({ host: o.address, port: o.port });
   const addr = app.server.address();
   return { app, port: typeof addr === 'object' && addr ? addr.port : o.port };
