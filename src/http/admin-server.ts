@@ -10,6 +10,7 @@ const fastifyMetrics = fastifyMetricsModule.default;
 import type { Target } from '../controller/target.js';
 import { registerNamespaceApi } from './namespace-api.js';
 import { registerStatusApi } from './status-api.js';
+import { isStatusPagePath, registerStatusPage } from './status-page.js';
 
 /** Reachable without the token: probes and Prometheus scrapes. */
 const OPEN_PATHS = new Set(['/livez', '/readyz', '/metrics']);
@@ -47,7 +48,8 @@ export async function startAdminServer(o: AdminServerOptions): Promise<{ app: Fa
   if (o.token !== '') {
     const want = Buffer.from(`Bearer ${o.token}`);
     app.addHook('onRequest', async (req, reply) => {
-      if (OPEN_PATHS.has(req.url.split('?')[0]!)) return;
+      const path = req.url.split('?')[0]!;
+      if (OPEN_PATHS.has(path) || isStatusPagePath(path)) return;
       const got = Buffer.from(req.headers.authorization ?? '');
       if (got.length !== want.length || !timingSafeEqual(got, want)) {
         return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'a bearer token is required (settings http.token)' });
@@ -56,6 +58,7 @@ export async function startAdminServer(o: AdminServerOptions): Promise<{ app: Fa
   }
   registerNamespaceApi(app, o.target);
   registerStatusApi(app, o.target);
+  registerStatusPage(app);
   await app.listen({ host: o.address, port: o.port });
   const addr = app.server.address();
   return { app, port: typeof addr === 'object' && addr ? addr.port : o.port };

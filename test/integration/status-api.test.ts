@@ -1,10 +1,12 @@
 // GET /api/v1/status (the live status page's data) against the real daemon driven by our
 // initiator: namespaces with their counters, latency quantiles and FTL counters, the connected
-// host, transport counters; like the rest of the admin API it needs the token.
+// host, transport counters; the page and its assets are served and open without the admin token
+// while the data API needs it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateTopology, type TopologyInput } from '../../src/config/topology.js';
 import { startDaemon, type Daemon } from '../../src/daemon.js';
 import type { StatusSnapshot } from '../../src/http/status-api.js';
+import { statusPageDir } from '../../src/http/status-page.js';
 import { NvmeHost } from '../../src/initiator/index.js';
 import { pattern } from '../helpers/pattern.js';
 
@@ -109,5 +111,39 @@ describe('GET /api/v1/status', () => {
     expect(b.time_ms).toBeGreaterThanOrEqual(a.time_ms);
     expect(b.subsystems[0]!.namespaces[0]!.io.reads).toBe(N + 1);
     expect(b.transport.sent_bytes).toBeGreaterThan(a.transport.sent_bytes);
+  });
+});
+
+describe('status page', () => {
+  it('is served at /status without the token, / redirects there, and its assets load', async () => {
+    const root = await fetch(`${base}/`, { redirect: 'manual' });
+    expect(root.status).toBe(302);
+    expect(root.headers.get('location')).toBe('/status');
+    for (const path of ['/status', '/status/']) {
+      const res = await fetch(base + path);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+      expect(await res.text()).toContain('/status/status.js');
+    }
+    for (const [path, type] of [
+      ['/status/status.js', /^text\/javascript/],
+      ['/status/status.css', /^text\/css/],
+      ['/status/vendor/uPlot.iife.min.js', /^text\/javascript/],
+      ['/status/vendor/uPlot.min.css', /^text\/css/],
+    ] as const) {
+      const res = await fetch(base + path);
+      expect(res.status, path).toBe(200);
+      expect(res.headers.get('content-type'), path).toMatch(type);
+      expect((await res.text()).length, path).toBeGreaterThan(100);
+    }
+    expect((await fetch(`${base}/status/nope.js`)).status).toBe(404);
+  });
+
+  it('finds its files from src and from the tsc output alike', () => {
+    const root = new URL('../../', import.meta.url);
+    const fromSrc = statusPageDir(new URL('src/http/status-page.ts', root).href);
+    const fromDist = statusPageDir(new URL('dist/src/http/status-page.js', root).href);
+    expect(fromDist).toBe(fromSrc);
+    expect(fromSrc).toMatch(/src[/\\]http[/\\]status-page$/);
   });
 });
