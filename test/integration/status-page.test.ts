@@ -206,6 +206,22 @@ describe('status page on the real daemon, under I/O', () => {
     expect(cells[3]).toMatch(/^127\.0\.0\.1:\d+$/);
   });
 
+  it('asks for the token when the URL does not carry it, then shows the data', async () => {
+    const p = await browser.newPage({ viewport: { width: 1000, height: 700 } });
+    try {
+      await p.goto(`http://127.0.0.1:${daemon.httpPort}/status?interval=${INTERVAL_MS}`);
+      await p.locator('#auth').waitFor({ state: 'visible', timeout: 10_000 });
+      expect(await p.getAttribute('#conn', 'data-state')).toBe('error');
+      await p.fill('#auth-token', TOKEN);
+      await p.click('#auth button');
+      await p.waitForSelector(`section.subsystem[data-nqn="${NQN}"]`, { timeout: 10_000 });
+      expect(await p.locator('#auth').isVisible()).toBe(false);
+      expect(await p.getAttribute('#conn', 'data-state')).toBe('ok');
+    } finally {
+      await p.close();
+    }
+  });
+
   it('draws the charts: series lines in their colours in a screenshot', async () => {
     writeFileSync(join(OUT, 'status-page.png'), await page.screenshot({ fullPage: true }));
     const canvas = (ns: number, chart: string): string => `[data-ns="${NQN}/${ns}"] [data-chart="${chart}"] canvas`;
@@ -285,6 +301,8 @@ describe('zone map (page against a stand-in zone list route)', () => {
   });
 
   it('draws one cell per zone, coloured by state and filled to the write pointer', async () => {
+    // Charts first (nothing moves on these namespaces: flat lines), so the screenshot shows them sampled.
+    await page.waitForFunction(() => [...document.querySelectorAll<HTMLElement>('[data-chart]')].every((c) => Number(c.dataset.points) >= 3), undefined, { timeout: 15_000 });
     const map = page.locator(`[data-zonemap="${ZNQN}/1"]`);
     await page.waitForFunction((sel) => document.querySelector<HTMLElement>(sel)?.dataset.zones === '96', `[data-zonemap="${ZNQN}/1"]`, { timeout: 15_000 });
     const counts = JSON.parse((await map.getAttribute('data-state-counts'))!) as Record<string, number>;

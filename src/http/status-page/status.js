@@ -92,8 +92,10 @@
 
   // ---- charts (uPlot)
   const COLORS = { read: '#1f6fd1', write: '#e8590c', readP99: '#74a9ef', writeP99: '#f4a261', qd: '#7048e8', gc: '#c2255c', waf: '#2b8a3e' };
+  /** Whole-number tick steps, for counts (uPlot's defaults include 0.5, 0.2...). */
+  const INT_INCRS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7];
   const CHARTS = [
-    { id: 'iops', title: 'IOPS', series: [['read', COLORS.read], ['write', COLORS.write]], fmt: (v) => num(v) },
+    { id: 'iops', title: 'IOPS', series: [['read', COLORS.read], ['write', COLORS.write]], fmt: (v) => num(v), incrs: INT_INCRS },
     { id: 'throughput', title: 'Throughput (MiB/s)', series: [['read', COLORS.read], ['write', COLORS.write]], fmt: (v) => num(v, 2) },
     {
       // Log scale: a few slow commands (p99, warm-up) would flatten everything else on a linear one.
@@ -101,7 +103,7 @@
       series: [['read p50', COLORS.read], ['read p99', COLORS.readP99, [4, 3]], ['write p50', COLORS.write], ['write p99', COLORS.writeP99, [4, 3]]],
       fmt: (v) => (v >= 1000 ? num(v / 1000, 2) + ' ms' : num(v, 1) + ' µs'),
     },
-    { id: 'qd', title: 'Queue depth (commands in flight)', series: [['in flight', COLORS.qd]], fmt: (v) => num(v), fill: true, incrs: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024] },
+    { id: 'qd', title: 'Queue depth (commands in flight)', series: [['in flight', COLORS.qd]], fmt: (v) => num(v), fill: true, incrs: INT_INCRS },
     {
       id: 'gc', title: 'GC runs/s and write amplification', ftlOnly: true,
       series: [['GC runs/s', COLORS.gc, null, 'gc'], ['WAF (since start)', COLORS.waf, null, 'waf']],
