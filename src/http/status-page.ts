@@ -46,7 +46,7 @@ interface Asset {
   body: Buffer;
 }
 
-/** Read everything once at registration: a missing file is a packaging error, better seen at start. */
+/** Read everything once: the page is small, and a missing file shows at start, not on first visit. */
 function loadAssets(dir: string): Map<string, Asset> {
   const require = createRequire(import.meta.url);
   const assets = new Map<string, Asset>();
@@ -56,8 +56,23 @@ function loadAssets(dir: string): Map<string, Asset> {
   return assets;
 }
 
-export function registerStatusPage(app: FastifyInstance, dir: string = statusPageDir()): void {
-  const assets = loadAssets(dir);
+/**
+ * Register / (redirect), /status and /status/*. The files are read here, once. If they cannot be
+ * (a broken install), the daemon still starts: the page's routes answer 500 saying what is
+ * missing, rather than the admin server failing over a page.
+ */
+export function registerStatusPage(app: FastifyInstance, dir?: string): void {
+  let assets: Map<string, Asset>;
+  try {
+    assets = loadAssets(dir ?? statusPageDir());
+  } catch (err) {
+    const message = `status page unavailable: ${(err as Error).message}`;
+    const fail = async (_req: unknown, reply: FastifyReply): Promise<FastifyReply> => reply.code(500).send({ error: 'status page unavailable', message });
+    app.get('/', fail);
+    app.get(STATUS_PAGE_PATH, fail);
+    app.get(`${STATUS_PAGE_PATH}/*`, fail);
+    return;
+  }
   const index = assets.get('index.html')!;
   app.get('/', async (_req, reply) => reply.redirect(STATUS_PAGE_PATH, 302));
   const sendIndex = (reply: FastifyReply): FastifyReply => reply.type(index.type).header('cache-control', 'no-cache').send(index.body);

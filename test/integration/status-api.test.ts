@@ -2,11 +2,12 @@
 // initiator: namespaces with their counters, latency quantiles and FTL counters, the connected
 // host, transport counters; the page and its assets are served and open without the admin token
 // while the data API needs it.
+import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateTopology, type TopologyInput } from '../../src/config/topology.js';
 import { startDaemon, type Daemon } from '../../src/daemon.js';
 import type { StatusSnapshot } from '../../src/http/status-api.js';
-import { statusPageDir } from '../../src/http/status-page.js';
+import { registerStatusPage, statusPageDir } from '../../src/http/status-page.js';
 import { NvmeHost } from '../../src/initiator/index.js';
 import { pattern } from '../helpers/pattern.js';
 
@@ -137,6 +138,15 @@ describe('status page', () => {
       expect((await res.text()).length, path).toBeGreaterThan(100);
     }
     expect((await fetch(`${base}/status/nope.js`)).status).toBe(404);
+  });
+
+  it('answers 500 naming the problem when its files are missing, instead of failing the server', async () => {
+    const app = Fastify({ logger: false });
+    registerStatusPage(app, '/nonexistent/status-page');
+    const res = await app.inject({ method: 'GET', url: '/status' });
+    expect(res.statusCode).toBe(500);
+    expect(res.json().message).toMatch(/status page unavailable: .*nonexistent/);
+    await app.close();
   });
 
   it('finds its files from src and from the tsc output alike', () => {
