@@ -4,14 +4,16 @@ import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import fastifyMetricsModule from 'fastify-metrics';
 import promClient, { type Registry } from 'prom-client';
-
-// A CommonJS module compiled from ESM: under NodeNext its default export sits on `.default`.
-const fastifyMetrics = fastifyMetricsModule.default;
 import type { Daemon } from '../daemon.js';
 import { registerConfigApi } from './config-api.js';
 import { registerNamespaceApi } from './namespace-api.js';
+import { registerStatusApi } from './status-api.js';
+import { isStatusPagePath, registerStatusPage } from './status-page.js';
 
-/** Reachable without the token: probes and Prometheus scrapes. */
+// A CommonJS module compiled from ESM: under NodeNext its default export sits on `.default`.
+const fastifyMetrics = fastifyMetricsModule.default;
+
+/** Reachable without the token: probes and Prometheus scrapes (and the status page's files, which hold no data). */
 const OPEN_PATHS = new Set(['/livez', '/readyz', '/metrics']);
 
 export interface AdminServerOptions {
@@ -47,7 +49,8 @@ export async function startAdminServer(o: AdminServerOptions): Promise<{ app: Fa
   if (o.token !== '') {
     const want = Buffer.from(`Bearer ${o.token}`);
     app.addHook('onRequest', async (req, reply) => {
-      if (OPEN_PATHS.has(req.url.split('?')[0]!)) return;
+      const path = req.url.split('?')[0]!;
+      if (OPEN_PATHS.has(path) || isStatusPagePath(path)) return;
       const got = Buffer.from(req.headers.authorization ?? '');
       if (got.length !== want.length || !timingSafeEqual(got, want)) {
         return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'a bearer token is required (settings http.token)' });
@@ -56,6 +59,8 @@ export async function startAdminServer(o: AdminServerOptions): Promise<{ app: Fa
   }
   registerNamespaceApi(app, o.daemon.target);
   registerConfigApi(app, o.daemon);
+  registerStatusApi(app, o.daemon.target);
+  registerStatusPage(app);
   await app.listen({ host: o.address, port: o.port });
   const addr = app.server.address();
   return { app, port: typeof addr === 'object' && addr ? addr.port : o.port };
