@@ -40,7 +40,8 @@ async function serve(argv: string[]): Promise<void> {
     log.info({ signal: sig }, 'shutting down');
     const force = setTimeout(() => process.exit(1), 10_000);
     force.unref();
-    void daemon.stop().then(() => process.exit(0));
+    // Commands already received complete (up to 5 s), file-backed namespaces are synced and saved.
+    void daemon.stop({ drainMs: 5000 }).then(() => process.exit(0));
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));

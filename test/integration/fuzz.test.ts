@@ -290,17 +290,20 @@ describe('fuzzing over TCP beside a healthy connection', () => {
     const healthy = await NvmeHost.connect({ host: '127.0.0.1', port, subnqn: NQN, ioQueues: 2 });
     let stop = false;
     let verified = 0;
+    let ioError: unknown = null;
     const io = (async () => {
       for (let i = 0; !stop; i++) {
         const data = pattern(8192, i);
         const nsid = 1 + (i % 2);
-        const lba = nsid === 1 ? (i % 2000) * 16 + 8192 : (i % 500) * 2 + 2048;
+        const lba = nsid === 1 ? (i % 1000) * 16 + 8192 : (i % 500) * 2 + 2048; // clear of the recorded sessions' blocks
         await healthy.write(nsid, lba, data);
         const back = await healthy.read(nsid, lba, nsid === 1 ? 16 : 2);
         if (!back.equals(data)) throw new Error(`data mismatch at ns ${nsid} lba ${lba}`);
         verified++;
       }
-    })();
+    })().catch((e: unknown) => {
+      ioError = e;
+    });
     const r = rng(SEED + 1);
     const CONCURRENCY = 8;
     const TOTAL = 2000;
@@ -328,6 +331,7 @@ describe('fuzzing over TCP beside a healthy connection', () => {
     stop = true;
     await io;
     await healthy.disconnect();
+    expect(ioError).toBeNull();
     expect(verified).toBeGreaterThan(0);
     expect(termReqs).toBeGreaterThan(TOTAL / 20);
     // Still serving: a fresh host connects and reads.
