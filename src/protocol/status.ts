@@ -49,6 +49,12 @@ export const Status = {
   ConnectRestartDiscovery: s(1, 0x83),
   ConnectInvalidHost: s(1, 0x84),
   AttemptedWriteToReadOnlyRange: s(1, 0x82),
+  // Key Value Command Set specific (SCT 1)
+  KvInvalidValueSize: s(1, 0x85),
+  KvInvalidKeySize: s(1, 0x86),
+  KvKeyDoesNotExist: s(1, 0x87),
+  KvUnrecoveredError: s(1, 0x88),
+  KvKeyExists: s(1, 0x89),
   // Media and data integrity errors (SCT 2)
   WriteFault: s(2, 0x80),
   UnrecoveredReadError: s(2, 0x81),
