@@ -4,14 +4,16 @@
 import { pino, type Logger } from 'pino';
 import { ConfigError } from './config/errors.js';
 import type { NamespaceConfig, Topology } from './config/topology.js';
+import { Controller } from './controller/controller.js';
 import { deriveNamespaceIds, Namespace } from './controller/namespace.js';
+import { KvStore } from './devices/kv/kv-store.js';
 import { Subsystem } from './controller/subsystem.js';
 import { DEFAULT_LIMITS, Target, type PortRuntime, type TargetLimits } from './controller/target.js';
 import type { BlockDevice } from './devices/block-device.js';
 import { DeviceEngine, EngineInitError, type EngineOptions } from './devices/engine/engine.js';
 import { NvmDevice } from './devices/nvm-device.js';
 import { startAdminServer } from './http/admin-server.js';
-import { Disc } from './protocol/constants.js';
+import { Csi, Disc } from './protocol/constants.js';
 import { TcpListener } from './transport/tcp-listener.js';
 
 export interface DaemonOptions {
@@ -76,6 +78,9 @@ export function createDevice(cfg: NamespaceConfig): BlockDevice {
     case 'nvm':
     case 'conv':
       return new NvmDevice({ capacityBytes: e.capacity, lbaSize: e.lba_size, kind: e.type });
+    case 'kv':
+      // The block side of a KV namespace (what NVM Read sees on the vendor layout): never written.
+      return new NvmDevice({ capacityBytes: e.capacity, lbaSize: e.lba_size, kind: 'kv' });
     default:
       throw new ConfigError([{ path: 'emulation.type', message: `emulation type "${e.type}" is not implemented yet` }]);
   }
@@ -107,6 +112,11 @@ export function buildTarget(topology: Topology, log: Logger, limits: TargetLimit
         throw err;
       }
       const ns = new Namespace(nc.nsid, dev, deriveNamespaceIds(sc.nqn, nc.nsid, nc.device), nc.enable);
+      ns.csi = Controller.csiFor(dev.kind);
+      if (nc.emulation.type === 'kv') {
+        ns.kv = new KvStore({ capacityBytes: nc.emulation.capacity, maxValueBytes: limits.maxTransferSize });
+        if (nc.emulation.command_set === 'nvmevirt') ns.csi = Csi.Nvm; // vendor opcodes on an NVM namespace, as NVMeVirt
+      }
       if (engine) {
         ns.model = engine.addNamespace({
           emulation: nc.emulation,

@@ -4,7 +4,9 @@ import { createHash } from 'node:crypto';
 import type { BlockDevice } from '../devices/block-device.js';
 import type { NamespaceModel } from '../devices/engine/engine.js';
 import { emptyCounters } from '../devices/engine/layout.js';
+import type { KvStore } from '../devices/kv/kv-store.js';
 import type { ModelCounters, TimingParams } from '../devices/model.js';
+import { Csi } from '../protocol/constants.js';
 
 export interface NamespaceIds {
   nguid: Buffer;
@@ -56,6 +58,17 @@ export class Namespace {
    * completes at once, counters stay at zero). Data stays in `device` on this thread either way.
    */
   model: NamespaceModel | null = null;
+  /**
+   * Command set identifier the namespace reports (Identify CNS 03h/05h/07h, effects log). A kv
+   * namespace with the vendor (nvmevirt) command set identifies as NVM; with nvme-kv as CSI 01h.
+   */
+  csi: number = Csi.Nvm;
+  /**
+   * The key-value store of a `kv` namespace (null for other kinds): keys, values and space, on
+   * this thread. `kv.stats()` is the plain object metrics read (keys, usedBytes, capacityBytes,
+   * commands by op).
+   */
+  kv: KvStore | null = null;
 
   constructor(
     readonly nsid: number,

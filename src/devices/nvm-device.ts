@@ -8,11 +8,11 @@ export interface NvmDeviceOptions {
   capacityBytes: number;
   lbaSize: number;
   /** Emulation type reported to the controller (default 'nvm'). */
-  kind?: 'nvm' | 'conv';
+  kind?: 'nvm' | 'conv' | 'kv';
 }
 
 export class NvmDevice implements BlockDevice {
-  readonly kind: 'nvm' | 'conv';
+  readonly kind: 'nvm' | 'conv' | 'kv';
   readonly capacityBytes: number;
   readonly lbaSize: number;
   private readonly store: SparseMemoryStore;
