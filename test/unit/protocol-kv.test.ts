@@ -147,3 +147,14 @@ describe('KV command layouts (src/protocol/kv.ts)', () => {
     expect(statusName(Status.KvKeyDoesNotExist)).toBe('KvKeyDoesNotExist');
   });
 });
+
+describe('keyAfter (List paging in the initiator)', () => {
+  it('is the next key in byte order', async () => {
+    const { keyAfter } = await import('../../src/initiator/host.js');
+    expect(keyAfter(Buffer.from('ab'))!.toString('hex')).toBe('616200');
+    const k16 = Buffer.from('0123456789abcdef');
+    expect(keyAfter(k16)!.toString()).toBe('0123456789abcdeg');
+    expect(keyAfter(Buffer.concat([Buffer.from('0123456789abcd'), Buffer.from([0x41, 0xff])]))!.toString()).toBe('0123456789abcdB');
+    expect(keyAfter(Buffer.alloc(16, 0xff))).toBeNull();
+  });
+});
