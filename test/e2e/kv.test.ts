@@ -1,0 +1,121 @@
+// End-to-end: key-value namespaces driven from a real Linux host with nvme-cli io-passthru:
+// the seed's NVMeVirt store/retrieve script (15-byte key, then 16 bytes), delete then exist, and
+// a CSI 01h namespace that the kernel exposes only as the generic device /dev/ngXnY, answering
+// NVMe KV Store/Retrieve/Exist/Delete.
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GUEST_GATEWAY, REPO_ROOT, ensureHost, freePort, parseSteps, runGuest, startDaemon, type Daemon, type GuestResult, type GuestStep } from './lib/guest.js';
+
+const NQN = 'nqn.2024-01.io.nvmf-emu:e2e-kv';
+const OUT_DIR = join(REPO_ROOT, 'test/e2e/out');
+
+let daemon: Daemon;
+let guest: GuestResult;
+let steps: Map<string, GuestStep>;
+let subsystems: unknown;
+
+function ok(name: string): GuestStep {
+  const s = steps.get(name);
+  if (!s) throw new Error(`guest step ${name} missing; console tail:\n${guest.output.split('\n').slice(-60).join('\n')}`);
+  expect(s.rc, `${name} failed:\n${s.out}\n${s.dmesg}`).toBe(0);
+  return s;
+}
+
+/** Bytes of nvme-cli's hex dump (`0000: 33 66 ... "3f..."` lines) in `text` after `from`. */
+function hexDump(text: string, from = 0): Buffer {
+  const bytes: number[] = [];
+  const re = /^[0-9a-f]{4}:((?: [0-9a-f]{2})+)/gm;
+  re.lastIndex = from;
+  for (let m = re.exec(text); m; m = re.exec(text)) for (const h of m[1]!.trim().split(' ')) bytes.push(parseInt(h, 16));
+  return Buffer.from(bytes);
+}
+
+const valOf = (out: string): string => /^VAL=(\S+)$/m.exec(out)?.[1] ?? '(no VAL)';
+
+beforeAll(async () => {
+  await ensureHost();
+  await mkdir(OUT_DIR, { recursive: true });
+  const port = await freePort();
+  const fixture = JSON.parse(await readFile(join(REPO_ROOT, 'test/e2e/fixtures/kv.json'), 'utf8')) as { ports: Array<{ addr: { trsvcid: string } }> };
+  fixture.ports[0]!.addr.trsvcid = String(port);
+  const cfg = join(OUT_DIR, 'kv.json');
+  await writeFile(cfg, JSON.stringify(fixture, null, 2));
+  daemon = await startDaemon(cfg, ['--advertise-address', GUEST_GATEWAY]);
+  const body = await readFile(join(REPO_ROOT, 'test/e2e/guest/kv.sh'), 'utf8');
+  try {
+    guest = await runGuest(['#!/bin/sh', `TGT=${GUEST_GATEWAY}`, `PORT=${port}`, `NQN=${NQN}`, ''].join('\n') + body, 600);
+  } finally {
+    await writeFile(join(OUT_DIR, 'kv-guest.log'), guest?.output ?? '(no output)');
+  }
+  steps = parseSteps(guest.output);
+  subsystems = await (await fetch(`http://127.0.0.1:${daemon.httpPort}/api/v1/subsystems`)).json();
+});
+
+afterAll(async () => {
+  if (daemon) {
+    await daemon.stop();
+    await writeFile(join(OUT_DIR, 'kv-daemon.log'), daemon.logs());
+  }
+});
+
+describe('Linux host on kv namespaces', () => {
+  it('connects; nsid 1 (vendor layout) is a block device, nsid 2 (CSI 01h) only /dev/ngXn2', () => {
+    ok('connect');
+    const d = ok('devices').out;
+    const dev = d.slice(d.indexOf('--- /dev:'), d.indexOf('--- /sys/block:'));
+    expect(dev).toMatch(/^nvme\dn1$/m);
+    expect(dev).toMatch(/^ng\dn2$/m);
+    expect(dev).not.toMatch(/^nvme\dn2$/m);
+    // CNS 03h reports the CSI nvme-cli shows: 0 for the vendor layout, 1 for the KV command set.
+    expect(d).toMatch(/csi\s*:\s*0\n[\s\S]*csi\s*:\s*0x1/);
+    expect(d).toMatch(/block device for nsid 2 not supported \(csi 1\)/);
+    expect(ok('kv-generic-only').out).toMatch(/only \/dev\/ng\dn2/);
+    expect(JSON.stringify(subsystems)).toMatch(/kv/);
+  });
+
+  it("the seed's store_retrieve.sh (15-byte key) prints the stored value back", () => {
+    const s = ok('seed-15');
+    const val = valOf(s.out);
+    expect(val).toMatch(/^[0-9a-f-]{36}$/);
+    expect(s.out).toMatch(/^opcode\s*:\s*81$/m);
+    expect(s.out).toMatch(/^opcode\s*:\s*90$/m);
+    expect(s.out).toMatch(/^cdw11\s*:\s*0000000f$/m);
+    expect(s.out).toMatch(/result: 0x00000024/); // Retrieve: dword 0 = the value size
+    expect(hexDump(s.out).toString('latin1')).toBe(val);
+  });
+
+  it('the same with the full 16-byte key (NVMeVirt overflows there)', () => {
+    const s = ok('seed-16');
+    expect(s.out).toMatch(/^cdw11\s*:\s*00000010$/m);
+    expect(hexDump(s.out).toString('latin1')).toBe(valOf(s.out));
+  });
+
+  it('delete then exist reports absence (vendor opcodes A1h, B3h); retrieve then fails too', () => {
+    const out = ok('vendor-del-exist').out;
+    const before = out.slice(out.indexOf('exist-before:'), out.indexOf('delete:'));
+    expect(before).toMatch(/rc=0/);
+    const del = out.slice(out.indexOf('delete:'), out.indexOf('exist-after:'));
+    expect(del).toMatch(/rc=0/);
+    const after = out.slice(out.indexOf('exist-after:'), out.indexOf('retrieve-after:'));
+    expect(after).toMatch(/rc=[1-9]/);
+    expect(after).toMatch(/0x4187|0x187|4187/i);
+    expect(out.slice(out.indexOf('retrieve-after:'))).toMatch(/rc=[1-9]/);
+  });
+
+  it('the CSI 01h namespace answers io-passthru Store 01h / Retrieve 02h / Exist 14h / Delete 10h on /dev/ngXn2', () => {
+    const out = ok('nvme-kv').out;
+    const val = valOf(out);
+    expect(/^RAW=(\S+)$/m.exec(out)?.[1]).toBe(val);
+    expect(out).toMatch(/result: 0x0*24\b/); // Retrieve: dword 0 = the value size, 36
+    const mne = out.slice(out.indexOf('must-not-exist store:'), out.indexOf('delete:'));
+    expect(mne).toMatch(/0x4189|0x189|4189/i); // Key Exists
+    const after = out.slice(out.indexOf('exist-after:'));
+    expect(after).toMatch(/rc=[1-9]/);
+    expect(after).toMatch(/0x4187|0x187|4187/i);
+  });
+
+  it('disconnects', () => {
+    ok('disconnect');
+  });
+});
