@@ -14,6 +14,12 @@ let daemon: Daemon;
 let guest: GuestResult;
 let steps: Map<string, GuestStep>;
 let subsystems: unknown;
+interface KvNsStats {
+  host: Record<string, number>;
+  device: Record<string, number>;
+  kv: { keys: number; usedBytes: number; capacityBytes: number; commands: Record<string, number> };
+}
+const nsStats: Record<number, KvNsStats> = {};
 
 function ok(name: string): GuestStep {
   const s = steps.get(name);
@@ -50,6 +56,11 @@ beforeAll(async () => {
   }
   steps = parseSteps(guest.output);
   subsystems = await (await fetch(`http://127.0.0.1:${daemon.httpPort}/api/v1/subsystems`)).json();
+  for (const nsid of [1, 2]) {
+    const res = await fetch(`http://127.0.0.1:${daemon.httpPort}/api/v1/subsystems/${encodeURIComponent(NQN)}/namespaces/${nsid}/stats`);
+    nsStats[nsid] = (await res.json()) as KvNsStats;
+  }
+  await writeFile(join(OUT_DIR, 'kv-stats.json'), JSON.stringify(nsStats, null, 2));
 });
 
 afterAll(async () => {
@@ -113,6 +124,17 @@ describe('Linux host on kv namespaces', () => {
     const after = out.slice(out.indexOf('exist-after:'));
     expect(after).toMatch(/rc=[1-9]/);
     expect(after).toMatch(/0x4187|0x187|4187/i);
+  });
+
+  it("the daemon's stats show the keys left, space reclaimed by deletes, and commands by op", () => {
+    // nsid 1: two seed keys stored, the 16-byte one deleted: one key of 15 + 36 bytes left.
+    expect(nsStats[1]!.kv).toMatchObject({ keys: 1, usedBytes: 15 + 36, capacityBytes: 64 * 2 ** 20 });
+    expect(nsStats[1]!.kv.commands).toMatchObject({ store: 2, retrieve: 3, delete: 1, exist: 2 });
+    // nsid 2: stored, refused a must-not-exist store, deleted: nothing left.
+    expect(nsStats[2]!.kv).toMatchObject({ keys: 0, usedBytes: 0, commands: { store: 2, retrieve: 1, delete: 1, exist: 2, list: 0 } });
+    // Every command went through the kv model on the engine.
+    expect(nsStats[1]!.device.hostWrittenBytes).toBe(72);
+    expect(nsStats[2]!.device.trimmedBytes).toBe(36);
   });
 
   it('disconnects', () => {
