@@ -11,8 +11,9 @@
 // command completes at the modelled time with the status decided here (errors are timed too).
 import { KvStore } from '../devices/kv/kv-store.js';
 import { ModelOp } from '../devices/model.js';
-import { NvmOpcode, Csi } from '../protocol/constants.js';
+import { Csi, NvmOpcode } from '../protocol/constants.js';
 import { decodeKvCommand, encodeIterRead, encodeKvList, KvOpcode, KvOption, KvVendorOpcode, type KvCommand } from '../protocol/kv.js';
+import { cdw } from '../protocol/sqe.js';
 import { Status } from '../protocol/status.js';
 import { finish } from './io-commands.js';
 import type { Namespace } from './namespace.js';
@@ -135,7 +136,7 @@ function iterRequest(ns: Namespace, kv: KvStore, req: NvmeRequest): number {
 
 /** Iterate read (B2h): the next keys of iterator CDW10 that fit in the transfer; count in dword 0. */
 function iterRead(ns: Namespace, kv: KvStore, req: NvmeRequest): number {
-  const handle = req.sqe.readUInt32LE(40);
+  const handle = cdw(req.sqe, 10);
   const keys = kv.peekIterator(handle, 1 + Math.floor(req.dataLength / 8));
   if (keys === null) return Status.InvalidField;
   const { data, count } = encodeIterRead(keys, req.dataLength);
