@@ -2,10 +2,12 @@
 // the seed's NVMeVirt store/retrieve script (15-byte key, then 16 bytes), delete then exist, and
 // a CSI 01h namespace that the kernel exposes only as the generic device /dev/ngXnY, answering
 // NVMe KV Store/Retrieve/Exist/Delete.
+import { execFile } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GUEST_GATEWAY, REPO_ROOT, ensureHost, freePort, parseSteps, runGuest, startDaemon, type Daemon, type GuestResult, type GuestStep } from './lib/guest.js';
+import { DAEMON_MAIN, GUEST_GATEWAY, REPO_ROOT, ensureHost, freePort, parseSteps, runGuest, startDaemon, type Daemon, type GuestResult, type GuestStep } from './lib/guest.js';
 
 const NQN = 'nqn.2024-01.io.nvmf-emu:e2e-kv';
 const OUT_DIR = join(REPO_ROOT, 'test/e2e/out');
@@ -14,6 +16,7 @@ let daemon: Daemon;
 let guest: GuestResult;
 let steps: Map<string, GuestStep>;
 let subsystems: unknown;
+let port: number;
 interface KvNsStats {
   host: Record<string, number>;
   device: Record<string, number>;
@@ -42,7 +45,7 @@ const valOf = (out: string): string => /^VAL=(\S+)$/m.exec(out)?.[1] ?? '(no VAL
 beforeAll(async () => {
   await ensureHost();
   await mkdir(OUT_DIR, { recursive: true });
-  const port = await freePort();
+  port = await freePort();
   const fixture = JSON.parse(await readFile(join(REPO_ROOT, 'test/e2e/fixtures/kv.json'), 'utf8')) as { ports: Array<{ addr: { trsvcid: string } }> };
   fixture.ports[0]!.addr.trsvcid = String(port);
   const cfg = join(OUT_DIR, 'kv.json');
@@ -126,14 +129,29 @@ describe('Linux host on kv namespaces', () => {
     expect(after).toMatch(/0x4187|0x187|4187/i);
   });
 
+  it('a value of MDTS (1 MiB, sent by R2T) round-trips; a 16-byte retrieve gets what fits and the full size', () => {
+    const out = ok('vendor-mdts').out;
+    expect(out).toMatch(/MDTS-ROUNDTRIP-OK/);
+    expect(out).toMatch(/SHORT-OK/);
+    expect(out.slice(out.indexOf('short:'))).toMatch(/result: 0x00100000/);
+  });
+
+  it('our `nvmf-emu kv` CLI reads what the Linux host stored', async () => {
+    const val = valOf(ok('seed-15').out);
+    const key = val.replace(/-/g, '').slice(0, 15);
+    const cli = (...a: string[]) => promisify(execFile)(process.execPath, [DAEMON_MAIN, 'kv', ...a, '-n', NQN, '-s', String(port), '--nsid', '1'], { encoding: 'latin1' });
+    expect((await cli('get', key)).stdout).toBe(val);
+    expect((await cli('list')).stdout.split('\n')).toEqual(expect.arrayContaining([key, 'big-value-key']));
+  });
+
   it("the daemon's stats show the keys left, space reclaimed by deletes, and commands by op", () => {
-    // nsid 1: two seed keys stored, the 16-byte one deleted: one key of 15 + 36 bytes left.
-    expect(nsStats[1]!.kv).toMatchObject({ keys: 1, usedBytes: 15 + 36, capacityBytes: 64 * 2 ** 20 });
-    expect(nsStats[1]!.kv.commands).toMatchObject({ store: 2, retrieve: 3, delete: 1, exist: 2 });
+    // nsid 1: two seed keys stored, the 16-byte one deleted; the 1 MiB value: 15 + 36 and 13 + 1 MiB bytes left.
+    expect(nsStats[1]!.kv).toMatchObject({ keys: 2, usedBytes: 15 + 36 + 13 + 2 ** 20, capacityBytes: 64 * 2 ** 20 });
+    expect(nsStats[1]!.kv.commands).toMatchObject({ store: 3, retrieve: 5, delete: 1, exist: 2 });
     // nsid 2: stored, refused a must-not-exist store, deleted: nothing left.
     expect(nsStats[2]!.kv).toMatchObject({ keys: 0, usedBytes: 0, commands: { store: 2, retrieve: 1, delete: 1, exist: 2, list: 0 } });
     // Every command went through the kv model on the engine.
-    expect(nsStats[1]!.device.hostWrittenBytes).toBe(72);
+    expect(nsStats[1]!.device.hostWrittenBytes).toBe(72 + 2 ** 20);
     expect(nsStats[2]!.device.trimmedBytes).toBe(36);
   });
 

@@ -137,6 +137,20 @@ vendor_del_exist() {
 }
 step vendor-del-exist vendor_del_exist
 
+# ---- a value of MDTS (1 MiB: the host sends it by R2T), and a retrieve into a 16-byte buffer ----
+vendor_mdts() {
+  dd if=/dev/urandom of=/tmp/big bs=1048576 count=1 2>/dev/null
+  KEYDW="--cdw12=$(kdw big-) --cdw13=$(kdw valu) --cdw14=$(kdw e-ke) --cdw15=$(kdw y)"
+  /usr/sbin/nvme io-passthru "$DEV" --opcode=0x81 --cdw11=13 $KEYDW --namespace-id=1 --data-len=1048576 -i /tmp/big -w
+  /usr/sbin/nvme io-passthru "$DEV" --opcode=0x90 --cdw11=13 $KEYDW --namespace-id=1 --data-len=1048576 -i /tmp/big.out -r
+  cmp /tmp/big /tmp/big.out && echo "MDTS-ROUNDTRIP-OK"
+  echo "short:"
+  /usr/sbin/nvme io-passthru "$DEV" --opcode=0x90 --cdw11=13 $KEYDW --namespace-id=1 --data-len=16 -r -b > /tmp/short
+  head -c 16 /tmp/big > /tmp/big16
+  cmp /tmp/big16 /tmp/short && echo "SHORT-OK"
+}
+step vendor-mdts vendor_mdts
+
 # ---- the CSI 01h namespace: generic device only, NVMe KV Store 01h / Retrieve 02h / Exist 14h / Delete 10h ----
 # Linux 6.1 keeps a hidden gendisk for it (it shows in /sys/block) but makes no /dev node.
 generic_only() {
