@@ -3,7 +3,9 @@
 //   key in CDW12..15, key length in CDW11 bits 7:0 as the byte count (the convention of NVMeVirt's
 //   users' io-passthru scripts), value length from the transfer itself (CDW10 is ambiguous:
 //   NVMeVirt reads it in dwords, scripts pass bytes). NVM Read and Flush also work (the block side
-//   reads as zeroes) so the host's partition scan of /dev/nvmeXnY succeeds.
+//   reads as zeroes) so the host's partition scan of /dev/nvmeXnY succeeds. Errors carry the
+//   statuses NVMeVirt and Samsung's KV SDK use (SCT 3: 310h key does not exist, 303h key length,
+//   301h value length, 312h capacity, 380h key exists), not the KV command set's.
 // - nvme-kv: the NVMe Key Value Command Set (CSI 01h): Store, Retrieve, List, Delete, Exist, Flush.
 //
 // As in io-commands.ts, every decision and every byte copy happens here, synchronously on the
@@ -25,6 +27,20 @@ export const KV_NOT_HANDLED = -2;
 export function executeKv(ns: Namespace, kv: KvStore, req: NvmeRequest): number {
   return ns.csi === Csi.KeyValue ? nvmeKv(ns, kv, req) : vendor(ns, kv, req);
 }
+
+/**
+ * The vendor layout answers with the statuses of NVMeVirt and Samsung's KV-SSDs (what their KV
+ * SDK checks), the NVMe KV command set with the spec's.
+ */
+const VENDOR_STATUS = new Map<number, number>([
+  [Status.KvKeyDoesNotExist, Status.KvVendorKeyNotExist],
+  [Status.KvInvalidKeySize, Status.KvVendorKeyLengthInvalid],
+  [Status.KvInvalidValueSize, Status.KvVendorValueLengthInvalid],
+  [Status.CapacityExceeded, Status.KvVendorCapacityExceeded],
+  [Status.KvKeyExists, Status.KvVendorKeyExists],
+]);
+
+const forLayout = (ns: Namespace, status: number): number => (ns.csi === Csi.KeyValue ? status : (VENDOR_STATUS.get(status) ?? status));
 
 // ---- NVMe Key Value Command Set (CSI 01h) ----
 
@@ -81,24 +97,24 @@ function vendor(ns: Namespace, kv: KvStore, req: NvmeRequest): number {
     case KvVendorOpcode.Store:
     case KvVendorOpcode.Append: {
       const c = decodeKvCommand(req.sqe, 'nvmevirt');
-      if (!KvStore.keyLengthValid(c.keyLength)) return Status.KvInvalidKeySize;
+      if (!KvStore.keyLengthValid(c.keyLength)) return Status.KvVendorKeyLengthInvalid;
       // The value is the whole transfer (CDW10 is ambiguous, see the file comment).
       const mustNotExist = req.opcode === KvVendorOpcode.Store && (c.options & KvOption.MustNotExist) !== 0;
       return store(ns, kv, req, c, req.dataLength, { mustNotExist, append: req.opcode === KvVendorOpcode.Append });
     }
     case KvVendorOpcode.Retrieve: {
       const c = decodeKvCommand(req.sqe, 'nvmevirt');
-      if (!KvStore.keyLengthValid(c.keyLength)) return Status.KvInvalidKeySize;
+      if (!KvStore.keyLengthValid(c.keyLength)) return Status.KvVendorKeyLengthInvalid;
       return retrieve(ns, kv, req, c, req.dataLength, (c.options & KvOption.VendorRetrieveSizeOnly) !== 0);
     }
     case KvVendorOpcode.Delete: {
       const c = decodeKvCommand(req.sqe, 'nvmevirt');
-      if (!KvStore.keyLengthValid(c.keyLength)) return Status.KvInvalidKeySize;
+      if (!KvStore.keyLengthValid(c.keyLength)) return Status.KvVendorKeyLengthInvalid;
       return del(ns, kv, req, c, (c.options & KvOption.VendorDeleteCheckExist) !== 0);
     }
     case KvVendorOpcode.Exist: {
       const c = decodeKvCommand(req.sqe, 'nvmevirt');
-      if (!KvStore.keyLengthValid(c.keyLength)) return Status.KvInvalidKeySize;
+      if (!KvStore.keyLengthValid(c.keyLength)) return Status.KvVendorKeyLengthInvalid;
       return exist(ns, kv, req, c);
     }
     case KvVendorOpcode.IterRequest:
@@ -117,17 +133,17 @@ function vendor(ns: Namespace, kv: KvStore, req: NvmeRequest): number {
  */
 function iterRequest(ns: Namespace, kv: KvStore, req: NvmeRequest): number {
   const c = decodeKvCommand(req.sqe, 'nvmevirt');
-  if (c.keyLength > 16) return Status.KvInvalidKeySize;
+  if (c.keyLength > 16) return Status.KvVendorKeyLengthInvalid;
   let status: number;
   if ((c.options & KvOption.VendorIterOpen) !== 0) {
     const h = kv.openIterator(Buffer.from(c.key));
-    if (h === 0) status = Status.InvalidField; // too many open iterators
+    if (h === 0) status = Status.KvVendorIterateFailed; // too many open iterators
     else {
       req.result0 = h;
       status = Status.Success;
     }
   } else if ((c.options & KvOption.VendorIterClose) !== 0) {
-    status = kv.closeIterator(c.cdw10) ? Status.Success : Status.InvalidField;
+    status = kv.closeIterator(c.cdw10) ? Status.Success : Status.KvVendorIterateFailed;
   } else {
     return Status.InvalidField;
   }
@@ -138,7 +154,7 @@ function iterRequest(ns: Namespace, kv: KvStore, req: NvmeRequest): number {
 function iterRead(ns: Namespace, kv: KvStore, req: NvmeRequest): number {
   const handle = cdw(req.sqe, 10);
   const keys = kv.peekIterator(handle, 1 + Math.floor(req.dataLength / 8));
-  if (keys === null) return Status.InvalidField;
+  if (keys === null) return Status.KvVendorIterateFailed;
   const { data, count } = encodeIterRead(keys, req.dataLength);
   kv.advanceIterator(handle, count);
   if (data.length > 0) {
@@ -161,7 +177,7 @@ function store(
 ): number {
   if (size > 0 && req.data === null) return Status.DataSglLengthInvalid;
   const value = size === 0 ? EMPTY : req.data!.subarray(0, size);
-  const status = kv.store(c.key, value, flags);
+  const status = forLayout(ns, kv.store(c.key, value, flags));
   if (status === Status.Success) {
     ns.stats.writeCommands++;
     ns.stats.bytesWritten += size;
@@ -171,7 +187,7 @@ function store(
 
 function retrieve(ns: Namespace, kv: KvStore, req: NvmeRequest, c: KvCommand, room: number, sizeOnly: boolean): number {
   const v = kv.retrieve(c.key);
-  if (v === null) return finish(ns, req, ModelOp.KvRetrieve, 0, c.keyLength, false, Status.KvKeyDoesNotExist);
+  if (v === null) return finish(ns, req, ModelOp.KvRetrieve, 0, c.keyLength, false, forLayout(ns, Status.KvKeyDoesNotExist));
   // What fits goes to the host; dword 0 reports the value's full size.
   const n = sizeOnly ? 0 : Math.min(v.length, room);
   if (n > 0) {
@@ -187,12 +203,12 @@ function retrieve(ns: Namespace, kv: KvStore, req: NvmeRequest, c: KvCommand, ro
 function del(ns: Namespace, kv: KvStore, req: NvmeRequest, c: KvCommand, mustExist: boolean): number {
   const freed = kv.valueSize(c.key);
   const had = kv.delete(c.key);
-  const status = had || !mustExist ? Status.Success : Status.KvKeyDoesNotExist;
+  const status = had || !mustExist ? Status.Success : forLayout(ns, Status.KvKeyDoesNotExist);
   return finish(ns, req, ModelOp.KvDelete, had ? freed : 0, c.keyLength, false, status);
 }
 
 function exist(ns: Namespace, kv: KvStore, req: NvmeRequest, c: KvCommand): number {
-  const status = kv.exists(c.key) ? Status.Success : Status.KvKeyDoesNotExist;
+  const status = kv.exists(c.key) ? Status.Success : forLayout(ns, Status.KvKeyDoesNotExist);
   return finish(ns, req, ModelOp.KvExist, 0, c.keyLength, false, status);
 }
 

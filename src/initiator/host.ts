@@ -478,7 +478,10 @@ export class NvmeHost {
     return get(first.size);
   }
 
-  /** Delete `key`; a missing key fails with Key Does Not Exist (vendor: the check-exist option). */
+  /**
+   * Delete `key`; a missing key fails with Key Does Not Exist (vendor: the check-exist option, and
+   * the vendor status 310h; every vendor-layout error is one of the Status.KvVendor* codes).
+   */
   async kvDelete(nsid: number, key: Buffer, o: KvOptions = {}): Promise<void> {
     const set = o.commandSet ?? 'nvmevirt';
     const f = set === 'nvmevirt'
@@ -493,7 +496,8 @@ export class NvmeHost {
     const set = o.commandSet ?? 'nvmevirt';
     const opcode = set === 'nvmevirt' ? KvVendorOpcode.Exist : KvOpcode.Exist;
     const r = await this.ioQueue(o.qid).submit(encodeSqe({ ...kvSqeFields(set, { opcode, nsid, key }), cid: 0 }));
-    if ((r.cqe.status & 0x7ff) === (Status.KvKeyDoesNotExist & 0x7ff)) return false;
+    const sc = r.cqe.status & 0x7ff;
+    if (sc === (Status.KvKeyDoesNotExist & 0x7ff) || sc === (Status.KvVendorKeyNotExist & 0x7ff)) return false;
     check(r, 'KV Exist');
     return true;
   }
