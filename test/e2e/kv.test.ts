@@ -131,11 +131,13 @@ describe('Linux host on kv namespaces', () => {
     expect(after).toMatch(/\(0x4187\)/); // Key Does Not Exist (SCT 1, SC 87h, DNR)
   });
 
-  it('a value of MDTS (1 MiB, sent by R2T) round-trips; a 16-byte retrieve gets what fits and the full size', () => {
+  it('a value of MDTS (1 MiB, sent by R2T) round-trips; a 16-byte retrieve gets what fits and the full size; a larger buffer gets the value', () => {
     const out = ok('vendor-mdts').out;
     expect(out).toMatch(/MDTS-ROUNDTRIP-OK/);
     expect(out).toMatch(/SHORT-OK/);
-    expect(out.slice(out.indexOf('short:'))).toMatch(/result: 0x00100000/);
+    expect(out.slice(out.indexOf('short:'), out.indexOf('long:'))).toMatch(/result: 0x00100000/);
+    expect(out.slice(out.indexOf('long:'))).toMatch(/result: 0x00000005/);
+    expect(out).toMatch(/^LONG=small$/m);
   });
 
   it('our `nvmf-emu kv` CLI reads what the Linux host stored', async () => {
@@ -147,13 +149,13 @@ describe('Linux host on kv namespaces', () => {
   });
 
   it("the daemon's stats show the keys left, space reclaimed by deletes, and commands by op", () => {
-    // nsid 1: two seed keys stored, the 16-byte one deleted; the 1 MiB value: 15 + 36 and 13 + 1 MiB bytes left.
-    expect(nsStats[1]!.kv).toMatchObject({ keys: 2, usedBytes: 15 + 36 + 13 + 2 ** 20, capacityBytes: 64 * 2 ** 20 });
-    expect(nsStats[1]!.kv.commands).toMatchObject({ store: 3, retrieve: 5, delete: 1, exist: 2 });
+    // nsid 1: two seed keys stored, the 16-byte one deleted; the 1 MiB value; the 5-byte one.
+    expect(nsStats[1]!.kv).toMatchObject({ keys: 3, usedBytes: 15 + 36 + 13 + 2 ** 20 + 2 + 5, capacityBytes: 64 * 2 ** 20 });
+    expect(nsStats[1]!.kv.commands).toMatchObject({ store: 4, retrieve: 6, delete: 1, exist: 2 });
     // nsid 2: stored, refused a must-not-exist store, deleted: nothing left.
     expect(nsStats[2]!.kv).toMatchObject({ keys: 0, usedBytes: 0, commands: { store: 2, retrieve: 1, delete: 1, exist: 2, list: 0 } });
     // Every command went through the kv model on the engine.
-    expect(nsStats[1]!.device.hostWrittenBytes).toBe(72 + 2 ** 20);
+    expect(nsStats[1]!.device.hostWrittenBytes).toBe(72 + 2 ** 20 + 5);
     expect(nsStats[2]!.device.trimmedBytes).toBe(36);
   });
 

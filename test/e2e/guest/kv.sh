@@ -148,6 +148,11 @@ vendor_mdts() {
   /usr/sbin/nvme io-passthru "$DEV" --opcode=0x90 --cdw11=13 $KEYDW --namespace-id=1 --data-len=16 -r -b > /tmp/short
   head -c 16 /tmp/big > /tmp/big16
   cmp /tmp/big16 /tmp/short && echo "SHORT-OK"
+  # and a 5-byte value into a 4 KiB buffer: the target sends 5 bytes, the host takes them
+  printf small | /usr/sbin/nvme io-passthru "$DEV" --opcode=0x81 --cdw11=2 --cdw12="$(kdw sm)" --namespace-id=1 --data-len=5 -w
+  echo "long:"
+  /usr/sbin/nvme io-passthru "$DEV" --opcode=0x90 --cdw11=2 --cdw12="$(kdw sm)" --namespace-id=1 --data-len=4096 -r -b > /tmp/long
+  echo "LONG=$(head -c 5 /tmp/long)"
 }
 step vendor-mdts vendor_mdts
 
