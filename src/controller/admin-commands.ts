@@ -280,6 +280,7 @@ const NVM_IO_EFFECTS_WITH_VENDOR_KV = new Map<number, number>([
   ...IO_EFFECTS,
   [KvVendorOpcode.Store, Effects.CSUPP | Effects.LBCC],
   [KvVendorOpcode.Append, Effects.CSUPP | Effects.LBCC],
+  [KvVendorOpcode.Batch, Effects.CSUPP | Effects.LBCC],
   [KvVendorOpcode.Retrieve, Effects.CSUPP],
   [KvVendorOpcode.Delete, Effects.CSUPP | Effects.LBCC],
   [KvVendorOpcode.IterRequest, Effects.CSUPP],

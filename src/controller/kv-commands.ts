@@ -14,7 +14,7 @@
 import { KvStore } from '../devices/kv/kv-store.js';
 import { ModelOp } from '../devices/model.js';
 import { Csi, NvmOpcode } from '../protocol/constants.js';
-import { decodeKvCommand, encodeIterRead, encodeKvList, KvOpcode, KvOption, KvVendorOpcode, type KvCommand } from '../protocol/kv.js';
+import { decodeKvBatch, decodeKvCommand, encodeIterRead, encodeKvList, KvOpcode, KvOption, KvVendorOpcode, type KvCommand } from '../protocol/kv.js';
 import { cdw } from '../protocol/sqe.js';
 import { Status } from '../protocol/status.js';
 import { finish } from './io-commands.js';
@@ -117,6 +117,8 @@ function vendor(ns: Namespace, kv: KvStore, req: NvmeRequest): number {
       if (!KvStore.keyLengthValid(c.keyLength)) return Status.KvVendorKeyLengthInvalid;
       return exist(ns, kv, req, c);
     }
+    case KvVendorOpcode.Batch:
+      return batch(ns, kv, req);
     case KvVendorOpcode.IterRequest:
       return iterRequest(ns, kv, req);
     case KvVendorOpcode.IterRead:
@@ -124,6 +126,43 @@ function vendor(ns: Namespace, kv: KvStore, req: NvmeRequest): number {
     default:
       return Status.InvalidOpcode;
   }
+}
+
+/** Samsung's batch header names A0h for a delete sub-command; A1h (the delete opcode) is accepted too. */
+const BATCH_DELETE_ALT = 0xa0;
+/** Sub-command store option 2: idempotent (fail if the key exists), as the Store opcode's. */
+const BATCH_IDEMPOTENT = 0x02;
+
+/**
+ * Batch (85h, Samsung KV-SSD payload, see encodeKvBatch): CDW11[7:0] sub-commands, stores (81h)
+ * and deletes, applied in order. Malformed batches change nothing (Invalid Field, or 303h for a
+ * bad key length); otherwise the first failing store stops the batch with its status, and dword
+ * 0 says how many sub-commands were applied. Timed as one store of all the values.
+ */
+function batch(ns: Namespace, kv: KvStore, req: NvmeRequest): number {
+  const entries = req.data === null ? null : decodeKvBatch(req.data, cdw(req.sqe, 11) & 0xff);
+  if (entries === null) return Status.InvalidField;
+  for (const e of entries) {
+    if (e.opcode !== KvVendorOpcode.Store && e.opcode !== KvVendorOpcode.Delete && e.opcode !== BATCH_DELETE_ALT) return Status.InvalidField;
+    if (!KvStore.keyLengthValid(e.key.length)) return Status.KvVendorKeyLengthInvalid;
+  }
+  let applied = 0;
+  let bytes = 0;
+  let status: number = Status.Success;
+  for (const e of entries) {
+    if (e.opcode === KvVendorOpcode.Store) {
+      status = forLayout(ns, kv.store(e.key, e.value, { mustNotExist: (e.option & BATCH_IDEMPOTENT) !== 0 }));
+      if (status !== Status.Success) break;
+      bytes += e.value.length;
+      ns.stats.writeCommands++;
+      ns.stats.bytesWritten += e.value.length;
+    } else {
+      kv.delete(e.key);
+    }
+    applied++;
+  }
+  req.result0 = applied;
+  return finish(ns, req, ModelOp.KvStore, bytes, applied, false, status);
 }
 
 /**

@@ -27,7 +27,7 @@ import {
   type IdentifyControllerInfo,
   type NamespaceLbaInfo,
 } from '../protocol/host-codecs.js';
-import { decodeIterRead, decodeKvList, KV_MAX_KEY_LENGTH, KvOpcode, KvOption, kvSqeFields, KvVendorOpcode, type KvCommandSet } from '../protocol/kv.js';
+import { decodeIterRead, decodeKvList, encodeKvBatch, KV_MAX_KEY_LENGTH, KvOpcode, KvOption, kvSqeFields, KvVendorOpcode, type KvCommandSet } from '../protocol/kv.js';
 import { encodeSqe, SQE_SIZE, type Cqe, type SqeFields } from '../protocol/sqe.js';
 import { Status, statusName } from '../protocol/status.js';
 import { HostQueue, type SubmitOptions, type SubmitResult } from './host-queue.js';
@@ -489,6 +489,26 @@ export class NvmeHost {
       : kvSqeFields(set, { opcode: KvOpcode.Delete, nsid, key });
     const r = await this.ioQueue(o.qid).submit(encodeSqe({ ...f, cid: 0 }));
     check(r, 'KV Delete');
+  }
+
+  /**
+   * Vendor batch (85h, nvmevirt layout): up to 8 stores (`value` given) and deletes (`value`
+   * omitted) in one command, applied in order; resolves with how many were applied (all, or it
+   * throws with the status of the first that failed).
+   */
+  async kvBatch(nsid: number, ops: readonly { key: Buffer; value?: Buffer; mustNotExist?: boolean }[], o: QidOption = {}): Promise<number> {
+    const data = encodeKvBatch(
+      ops.map((op) => ({
+        opcode: op.value === undefined ? KvVendorOpcode.Delete : KvVendorOpcode.Store,
+        key: op.key,
+        value: op.value ?? Buffer.alloc(0),
+        option: op.mustNotExist ? 0x02 : 0,
+      })),
+    );
+    const sqe = encodeSqe({ opcode: KvVendorOpcode.Batch, nsid, cdw10: data.length / 4, cdw11: ops.length, cid: 0 });
+    const r = await this.ioQueue(o.qid).submit(sqe, { data });
+    check(r, 'KV Batch');
+    return r.cqe.dw0 >>> 0;
   }
 
   /** Does `key` exist? (Key Does Not Exist -> false; other statuses throw.) */

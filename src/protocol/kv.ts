@@ -210,6 +210,76 @@ export function decodeIterRead(b: Buffer): Buffer[] {
   return out;
 }
 
+// ---- Vendor batch (85h) payload: Samsung KV-SSD's layout ----
+
+/** Sub-commands one batch carries at most, and the fixed head before their data. */
+export const KV_BATCH_MAX = 8;
+/** 8 sub-command attributes of 16 bytes, then 384 reserved bytes. */
+export const KV_BATCH_HEAD_SIZE = 512;
+const BATCH_ATTR_SIZE = 16;
+/** Each sub-command's data: a 64-byte (unused) header, the key and the value, each padded to 64 bytes. */
+const BATCH_SUB_HEAD_SIZE = 64;
+const align64 = (n: number): number => Math.ceil(n / 64) * 64;
+/** Sub-command attribute: opcode (byte 0), key size (1), value size (4..7), option (8), key space id (9). */
+export const KvBatchAttrOff = { opcode: 0, keySize: 1, valueSize: 4, option: 8, keySpace: 9 } as const;
+
+export interface KvBatchEntry {
+  /** KvVendorOpcode.Store, or Delete (A1h; Samsung's header names A0h, also accepted). */
+  opcode: number;
+  key: Buffer;
+  value: Buffer;
+  /** Option byte (store: 2 = idempotent). */
+  option: number;
+}
+
+/** Encode a batch payload; CDW10 = its size in dwords, CDW11[7:0] = the entry count. */
+export function encodeKvBatch(entries: readonly KvBatchEntry[]): Buffer {
+  if (entries.length < 1 || entries.length > KV_BATCH_MAX) throw new RangeError(`a batch holds 1..${KV_BATCH_MAX} sub-commands, got ${entries.length}`);
+  let size = KV_BATCH_HEAD_SIZE;
+  for (const e of entries) size += BATCH_SUB_HEAD_SIZE + align64(e.key.length) + align64(e.value.length);
+  const b = Buffer.alloc(size);
+  let off = KV_BATCH_HEAD_SIZE;
+  entries.forEach((e, i) => {
+    if (e.key.length < 1 || e.key.length > KV_MAX_KEY_LENGTH) throw new RangeError(`batch key ${i} is ${e.key.length} bytes; 1..${KV_MAX_KEY_LENGTH}`);
+    const a = i * BATCH_ATTR_SIZE;
+    b[a + KvBatchAttrOff.opcode] = e.opcode;
+    b[a + KvBatchAttrOff.keySize] = e.key.length;
+    b.writeUInt32LE(e.value.length, a + KvBatchAttrOff.valueSize);
+    b[a + KvBatchAttrOff.option] = e.option;
+    off += BATCH_SUB_HEAD_SIZE;
+    e.key.copy(b, off);
+    off += align64(e.key.length);
+    e.value.copy(b, off);
+    off += align64(e.value.length);
+  });
+  return b;
+}
+
+/** Decode `count` sub-commands (views into `b`); null when the payload is malformed or too short. */
+export function decodeKvBatch(b: Buffer, count: number): KvBatchEntry[] | null {
+  if (count < 1 || count > KV_BATCH_MAX || b.length < KV_BATCH_HEAD_SIZE) return null;
+  const out: KvBatchEntry[] = [];
+  let off = KV_BATCH_HEAD_SIZE;
+  for (let i = 0; i < count; i++) {
+    const a = i * BATCH_ATTR_SIZE;
+    const keySize = b[a + KvBatchAttrOff.keySize]!;
+    const valueSize = b.readUInt32LE(a + KvBatchAttrOff.valueSize);
+    off += BATCH_SUB_HEAD_SIZE;
+    const keyAt = off;
+    off += align64(keySize);
+    const valueAt = off;
+    if (valueAt + valueSize > b.length) return null;
+    off += align64(valueSize);
+    out.push({
+      opcode: b[a + KvBatchAttrOff.opcode]!,
+      key: b.subarray(keyAt, keyAt + keySize),
+      value: b.subarray(valueAt, valueAt + valueSize),
+      option: b[a + KvBatchAttrOff.option]!,
+    });
+  }
+  return out;
+}
+
 // ---- Identify (CNS 05h / 06h with CSI 01h) ----
 
 /** Byte offsets of the KV Command Set Identify Namespace data structure. */

@@ -150,6 +150,28 @@ describe('kv: NVMeVirt vendor opcodes on an NVM-identified namespace', () => {
     expect(await host.kvExists(SLOW, key('full'))).toBe(false);
   });
 
+  it('batch (85h): stores and deletes in one command, in order; stops at the first failure', async () => {
+    await host.kvStore(VENDOR, key('b-old'), Buffer.from('x'));
+    const n = await host.kvBatch(VENDOR, [
+      { key: key('b-1'), value: Buffer.from('one') },
+      { key: key('b-2'), value: pattern(10_000, 5) },
+      { key: key('b-old') },
+    ]);
+    expect(n).toBe(3);
+    expect((await host.kvRetrieve(VENDOR, key('b-1'))).value.toString()).toBe('one');
+    expect((await host.kvRetrieve(VENDOR, key('b-2'))).value.equals(pattern(10_000, 5))).toBe(true);
+    expect(await host.kvExists(VENDOR, key('b-old'))).toBe(false);
+    // An idempotent store of an existing key stops the batch: the first sub-command stays applied.
+    const st = await statusOf(host.kvBatch(VENDOR, [{ key: key('b-3'), value: Buffer.from('3') }, { key: key('b-1'), value: Buffer.from('!'), mustNotExist: true }, { key: key('b-4'), value: Buffer.from('4') }]));
+    expect(st).toBe(Status.KvVendorKeyExists);
+    expect(await host.kvExists(VENDOR, key('b-3'))).toBe(true);
+    expect(await host.kvExists(VENDOR, key('b-4'))).toBe(false);
+    expect((await host.kvRetrieve(VENDOR, key('b-1'))).value.toString()).toBe('one');
+    // A malformed batch (count beyond the payload) changes nothing.
+    const bad = await host.ioCommand(1, { opcode: KvVendorOpcode.Batch, nsid: VENDOR, cdw11: 9 }, { data: Buffer.alloc(512) });
+    expect(bad.cqe.status).toBe(Status.InvalidField);
+  });
+
   it('iterates keys with a prefix (iterate request/read/close)', async () => {
     for (const k of ['it-c', 'it-a', 'it-b']) await host.kvStore(VENDOR, key(k), Buffer.from(k));
     expect((await host.kvList(VENDOR, { prefix: key('it-') })).map(String)).toEqual(['it-a', 'it-b', 'it-c']);

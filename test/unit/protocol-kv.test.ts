@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
+  decodeKvBatch,
+  encodeKvBatch,
+  KV_BATCH_HEAD_SIZE,
   decodeIdentifyKvNamespace,
   decodeIterRead,
   decodeKvCommand,
@@ -145,6 +148,33 @@ describe('KV command layouts (src/protocol/kv.ts)', () => {
     expect(Status.KvUnrecoveredError).toBe(0x4188);
     expect(Status.KvKeyExists).toBe(0x4189);
     expect(statusName(Status.KvKeyDoesNotExist)).toBe('KvKeyDoesNotExist');
+  });
+});
+
+describe('vendor batch payload (85h)', () => {
+  it("Samsung's layout: 512-byte head of 16-byte attributes, then per sub-command 64 bytes, key and value each padded to 64", () => {
+    const b = encodeKvBatch([
+      { opcode: 0x81, key: Buffer.from('k1'), value: Buffer.from('hello'), option: 0x02 },
+      { opcode: 0xa1, key: Buffer.from('gone'), value: Buffer.alloc(0), option: 0 },
+    ]);
+    expect(KV_BATCH_HEAD_SIZE).toBe(512);
+    expect(b.length).toBe(512 + (64 + 64 + 64) + (64 + 64 + 0));
+    expect(b.subarray(0, 16).toString('hex')).toBe('81020000' + '05000000' + '02000000' + '00000000');
+    expect(b.subarray(16, 32).toString('hex')).toBe('a1040000' + '00000000' + '00000000' + '00000000');
+    expect(b.subarray(32, 512).every((x) => x === 0)).toBe(true);
+    expect(b.subarray(512, 576).every((x) => x === 0)).toBe(true); // sub-command header
+    expect(b.subarray(576, 578).toString()).toBe('k1');
+    expect(b.subarray(640, 645).toString()).toBe('hello');
+    expect(b.subarray(704 + 64, 704 + 68).toString()).toBe('gone');
+    const d = decodeKvBatch(b, 2)!;
+    expect(d.map((e) => [e.opcode, e.key.toString(), e.value.toString(), e.option])).toEqual([
+      [0x81, 'k1', 'hello', 2],
+      [0xa1, 'gone', '', 0],
+    ]);
+    expect(decodeKvBatch(b.subarray(0, 600), 2)).toBeNull();
+    expect(decodeKvBatch(b, 0)).toBeNull();
+    expect(decodeKvBatch(b, 9)).toBeNull();
+    expect(() => encodeKvBatch([])).toThrow(/1\.\.8/);
   });
 });
 
