@@ -114,7 +114,11 @@ export function buildTarget(topology: Topology, log: Logger, limits: TargetLimit
       const ns = new Namespace(nc.nsid, dev, deriveNamespaceIds(sc.nqn, nc.nsid, nc.device), nc.enable);
       ns.csi = Controller.csiFor(dev.kind);
       if (nc.emulation.type === 'kv') {
-        ns.kv = new KvStore({ capacityBytes: nc.emulation.capacity, maxValueBytes: limits.maxTransferSize });
+        ns.kv = new KvStore({
+          capacityBytes: nc.emulation.capacity,
+          maxValueBytes: limits.maxTransferSize,
+          vendorKeyLengthZeroBased: nc.emulation.vendor_key_length === 'zero-based',
+        });
         if (nc.emulation.command_set === 'nvmevirt') ns.csi = Csi.Nvm; // vendor opcodes on an NVM namespace, as NVMeVirt
       }
       if (engine) {

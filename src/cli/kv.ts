@@ -14,6 +14,7 @@ interface KvCliOptions {
   nsid: string;
   commandSet?: KvCommandSet;
   hex?: boolean;
+  zeroBasedKeyLength?: boolean;
 }
 
 /** Parse a key: text (UTF-8), or hex digits with --hex. */
@@ -64,7 +65,8 @@ const common = (c: Command): Command =>
       if (!(KV_COMMAND_SETS as readonly string[]).includes(v)) throw new InvalidArgumentError(`must be one of ${KV_COMMAND_SETS.join(', ')}`);
       return v;
     })
-    .option('--hex', 'keys are hex digits (e.g. 00ff) instead of text');
+    .option('--hex', 'keys are hex digits (e.g. 00ff) instead of text')
+    .option('--zero-based-key-length', 'send length - 1 as the key length (a vendor namespace with vendor_key_length "zero-based")');
 
 function writeOut(b: Buffer): Promise<void> {
   return new Promise((resolve, reject) => process.stdout.write(b, (e) => (e ? reject(e) : resolve())));
@@ -84,7 +86,7 @@ export function registerKvCommand(program: Command): void {
       const k = parseKey(key, o.hex);
       const v = o.file !== undefined ? await readFile(o.file) : value !== undefined ? Buffer.from(value, 'utf8') : await readStdin();
       await withHost(o, 'put', (h, nsid, set) =>
-        h.kvStore(nsid, k, v, { commandSet: set, mustExist: o.mustExist, mustNotExist: o.mustNotExist, append: o.append }),
+        h.kvStore(nsid, k, v, { commandSet: set, zeroBasedKeyLength: o.zeroBasedKeyLength, mustExist: o.mustExist, mustNotExist: o.mustNotExist, append: o.append }),
       );
     });
 
@@ -92,14 +94,14 @@ export function registerKvCommand(program: Command): void {
     .argument('<key>')
     .action(async (key: string, o: KvCliOptions) => {
       const k = parseKey(key, o.hex);
-      await withHost(o, 'get', async (h, nsid, set) => writeOut((await h.kvRetrieve(nsid, k, { commandSet: set })).value));
+      await withHost(o, 'get', async (h, nsid, set) => writeOut((await h.kvRetrieve(nsid, k, { commandSet: set, zeroBasedKeyLength: o.zeroBasedKeyLength })).value));
     });
 
   common(kv.command('del').description('delete KEY (fails if it does not exist)'))
     .argument('<key>')
     .action(async (key: string, o: KvCliOptions) => {
       const k = parseKey(key, o.hex);
-      await withHost(o, 'del', (h, nsid, set) => h.kvDelete(nsid, k, { commandSet: set }));
+      await withHost(o, 'del', (h, nsid, set) => h.kvDelete(nsid, k, { commandSet: set, zeroBasedKeyLength: o.zeroBasedKeyLength }));
     });
 
   common(kv.command('exists').description('print "yes" and exit 0 if KEY exists, else "no" and exit 1'))
@@ -107,7 +109,7 @@ export function registerKvCommand(program: Command): void {
     .action(async (key: string, o: KvCliOptions) => {
       const k = parseKey(key, o.hex);
       await withHost(o, 'exists', async (h, nsid, set) => {
-        const yes = await h.kvExists(nsid, k, { commandSet: set });
+        const yes = await h.kvExists(nsid, k, { commandSet: set, zeroBasedKeyLength: o.zeroBasedKeyLength });
         process.stdout.write(yes ? 'yes\n' : 'no\n');
         if (!yes) process.exitCode = 1;
       });

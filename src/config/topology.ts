@@ -137,8 +137,14 @@ export type ConvEmulation = EmulationCommon & { type: 'conv' } & Partial<
  * Samsung KV-SSD vendor opcodes on a namespace that identifies as NVM, CSI 0) or "nvme-kv" (the
  * NVMe Key Value Command Set, CSI 01h). Other keys override the preset's KvParams.
  */
-export type KvEmulation = EmulationCommon & { type: 'kv'; command_set: KvCommandSet } & Partial<KvParams>;
+export type KvEmulation = EmulationCommon & { type: 'kv'; command_set: KvCommandSet; vendor_key_length: KvVendorKeyLength } & Partial<KvParams>;
 export const DEFAULT_KV_COMMAND_SET: KvCommandSet = 'nvmevirt';
+/**
+ * How the vendor layout reads CDW11[7:0]: "bytes" (default: the key length, as NVMeVirt users'
+ * scripts pass it) or "zero-based" (length - 1, as NVMeVirt's code and Samsung's KV SDK use it).
+ */
+export const KV_VENDOR_KEY_LENGTHS = ['bytes', 'zero-based'] as const;
+export type KvVendorKeyLength = (typeof KV_VENDOR_KEY_LENGTHS)[number];
 export interface OtherEmulation extends EmulationCommon {
   type: 'zns';
   read_latency_ns: number;
@@ -435,6 +441,7 @@ const EMULATION_TYPE_KEYS: Record<EmulationType, Record<string, Schema>> = {
   kv: {
     preset: { enum: [...PRESET_NAMES.kv] },
     command_set: { enum: [...KV_COMMAND_SETS] },
+    vendor_key_length: { enum: [...KV_VENDOR_KEY_LENGTHS] },
     channels: int(1, 256),
     luns_per_channel: int(1, 256),
     flash_page_size: leaf('pageSize'),
@@ -758,10 +765,15 @@ function normEmulation(e: Obj): Emulation {
       return out as unknown as ConvEmulation;
     }
     case 'kv': {
-      const out: Obj = { type, ...common, command_set: (e.command_set as KvCommandSet | undefined) ?? DEFAULT_KV_COMMAND_SET };
+      const out: Obj = {
+        type,
+        ...common,
+        command_set: (e.command_set as KvCommandSet | undefined) ?? DEFAULT_KV_COMMAND_SET,
+        vendor_key_length: (e.vendor_key_length as KvVendorKeyLength | undefined) ?? 'bytes',
+      };
       for (const k of Object.keys(EMULATION_TYPE_KEYS.kv)) {
         const v = e[k];
-        if (v === undefined || k === 'preset' || k === 'command_set') continue;
+        if (v === undefined || k === 'preset' || k === 'command_set' || k === 'vendor_key_length') continue;
         out[k] = CONV_SIZE_KEYS.has(k) ? must('pageSize', v) : v;
       }
       return out as unknown as KvEmulation;

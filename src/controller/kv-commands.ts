@@ -96,24 +96,24 @@ function vendor(ns: Namespace, kv: KvStore, req: NvmeRequest): number {
       return KV_NOT_HANDLED;
     case KvVendorOpcode.Store:
     case KvVendorOpcode.Append: {
-      const c = decodeKvCommand(req.sqe, 'nvmevirt');
+      const c = decodeKvCommand(req.sqe, 'nvmevirt', kv.vendorKeyLengthZeroBased);
       if (!KvStore.keyLengthValid(c.keyLength)) return Status.KvVendorKeyLengthInvalid;
       // The value is the whole transfer (CDW10 is ambiguous, see the file comment).
       const mustNotExist = req.opcode === KvVendorOpcode.Store && (c.options & KvOption.MustNotExist) !== 0;
       return store(ns, kv, req, c, req.dataLength, { mustNotExist, append: req.opcode === KvVendorOpcode.Append });
     }
     case KvVendorOpcode.Retrieve: {
-      const c = decodeKvCommand(req.sqe, 'nvmevirt');
+      const c = decodeKvCommand(req.sqe, 'nvmevirt', kv.vendorKeyLengthZeroBased);
       if (!KvStore.keyLengthValid(c.keyLength)) return Status.KvVendorKeyLengthInvalid;
       return retrieve(ns, kv, req, c, req.dataLength, (c.options & KvOption.VendorRetrieveSizeOnly) !== 0);
     }
     case KvVendorOpcode.Delete: {
-      const c = decodeKvCommand(req.sqe, 'nvmevirt');
+      const c = decodeKvCommand(req.sqe, 'nvmevirt', kv.vendorKeyLengthZeroBased);
       if (!KvStore.keyLengthValid(c.keyLength)) return Status.KvVendorKeyLengthInvalid;
       return del(ns, kv, req, c, (c.options & KvOption.VendorDeleteCheckExist) !== 0);
     }
     case KvVendorOpcode.Exist: {
-      const c = decodeKvCommand(req.sqe, 'nvmevirt');
+      const c = decodeKvCommand(req.sqe, 'nvmevirt', kv.vendorKeyLengthZeroBased);
       if (!KvStore.keyLengthValid(c.keyLength)) return Status.KvVendorKeyLengthInvalid;
       return exist(ns, kv, req, c);
     }
@@ -167,7 +167,8 @@ function batch(ns: Namespace, kv: KvStore, req: NvmeRequest): number {
 
 /**
  * Iterate request (B1h): option 1 (CDW11 bit 8) opens an iterator over the keys that start with
- * the key field's first CDW11[7:0] bytes (0 = every key), the handle in CQE dword 0; option 2
+ * the key field's first CDW11[7:0] bytes (a byte count whatever vendor_key_length says; 0 = every
+ * key), the handle in CQE dword 0; option 2
  * (bit 9) closes the iterator whose handle is in CDW10.
  */
 function iterRequest(ns: Namespace, kv: KvStore, req: NvmeRequest): number {

@@ -84,6 +84,8 @@ export interface QidOption {
 export interface KvOptions extends QidOption {
   /** Command layout of the namespace (see src/protocol/kv.ts); default 'nvmevirt'. */
   commandSet?: KvCommandSet;
+  /** Vendor layout with `vendor_key_length: "zero-based"`: send length - 1 in CDW11[7:0]. */
+  zeroBasedKeyLength?: boolean;
 }
 
 export interface FeatureResult {
@@ -454,7 +456,8 @@ export class NvmeHost {
       opcode = KvOpcode.Store;
       if (o.append) options |= KvOption.Append;
     }
-    const sqe = encodeSqe({ ...kvSqeFields(set, { opcode, nsid, key, cdw10: value.length, options }), cid: 0 });
+    const zb = set === 'nvmevirt' && o.zeroBasedKeyLength === true;
+    const sqe = encodeSqe({ ...kvSqeFields(set, { opcode, nsid, key, cdw10: value.length, options, zeroBasedKeyLength: zb }), cid: 0 });
     const r = await this.ioQueue(o.qid).submit(sqe, value.length > 0 ? { data: value } : undefined);
     check(r, 'KV Store');
   }
@@ -467,7 +470,7 @@ export class NvmeHost {
     const set = o.commandSet ?? 'nvmevirt';
     const opcode = set === 'nvmevirt' ? KvVendorOpcode.Retrieve : KvOpcode.Retrieve;
     const get = async (len: number): Promise<{ value: Buffer; size: number }> => {
-      const sqe = encodeSqe({ ...kvSqeFields(set, { opcode, nsid, key, cdw10: len }), cid: 0 });
+      const sqe = encodeSqe({ ...kvSqeFields(set, { opcode, nsid, key, cdw10: len, zeroBasedKeyLength: set === 'nvmevirt' && o.zeroBasedKeyLength === true }), cid: 0 });
       const r = await this.ioQueue(o.qid).submit(sqe, len > 0 ? { readLength: len } : undefined);
       check(r, 'KV Retrieve');
       const size = r.cqe.dw0 >>> 0;
@@ -485,7 +488,7 @@ export class NvmeHost {
   async kvDelete(nsid: number, key: Buffer, o: KvOptions = {}): Promise<void> {
     const set = o.commandSet ?? 'nvmevirt';
     const f = set === 'nvmevirt'
-      ? kvSqeFields(set, { opcode: KvVendorOpcode.Delete, nsid, key, options: KvOption.VendorDeleteCheckExist })
+      ? kvSqeFields(set, { opcode: KvVendorOpcode.Delete, nsid, key, options: KvOption.VendorDeleteCheckExist, zeroBasedKeyLength: o.zeroBasedKeyLength === true })
       : kvSqeFields(set, { opcode: KvOpcode.Delete, nsid, key });
     const r = await this.ioQueue(o.qid).submit(encodeSqe({ ...f, cid: 0 }));
     check(r, 'KV Delete');
@@ -515,7 +518,8 @@ export class NvmeHost {
   async kvExists(nsid: number, key: Buffer, o: KvOptions = {}): Promise<boolean> {
     const set = o.commandSet ?? 'nvmevirt';
     const opcode = set === 'nvmevirt' ? KvVendorOpcode.Exist : KvOpcode.Exist;
-    const r = await this.ioQueue(o.qid).submit(encodeSqe({ ...kvSqeFields(set, { opcode, nsid, key }), cid: 0 }));
+    const zb = set === 'nvmevirt' && o.zeroBasedKeyLength === true;
+    const r = await this.ioQueue(o.qid).submit(encodeSqe({ ...kvSqeFields(set, { opcode, nsid, key, zeroBasedKeyLength: zb }), cid: 0 }));
     const sc = r.cqe.status & 0x7ff;
     if (sc === (Status.KvKeyDoesNotExist & 0x7ff) || sc === (Status.KvVendorKeyNotExist & 0x7ff)) return false;
     check(r, 'KV Exist');

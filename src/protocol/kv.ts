@@ -80,10 +80,13 @@ export function readKeyField(sqe: Buffer, set: KvCommandSet, out: Buffer): Buffe
   return out;
 }
 
-/** Decode the KV fields of an SQE. The key is a fresh 16-byte buffer cut to the key length. */
-export function decodeKvCommand(sqe: Buffer, set: KvCommandSet): KvCommand {
+/**
+ * Decode the KV fields of an SQE. The key is a fresh 16-byte buffer cut to the key length.
+ * `zeroBasedKeyLength`: CDW11[7:0] holds length - 1 (NVMeVirt's code, Samsung's KV SDK).
+ */
+export function decodeKvCommand(sqe: Buffer, set: KvCommandSet, zeroBasedKeyLength = false): KvCommand {
   const cdw11 = sqe.readUInt32LE(SqeOff.cdw11);
-  const keyLength = cdw11 & 0xff;
+  const keyLength = (cdw11 & 0xff) + (zeroBasedKeyLength ? 1 : 0);
   const field = readKeyField(sqe, set, Buffer.alloc(KV_MAX_KEY_LENGTH));
   return {
     opcode: sqe[SqeOff.opcode]!,
@@ -104,6 +107,8 @@ export interface KvSqeInput {
   cdw10?: number;
   /** Option bits already in CDW11 position (KvOption). */
   options?: number;
+  /** Put length - 1 in CDW11[7:0] (a vendor namespace with vendor_key_length "zero-based"). */
+  zeroBasedKeyLength?: boolean;
 }
 
 /** SQE fields (for encodeSqe) of a KV command in a layout. */
@@ -123,7 +128,7 @@ export function kvSqeFields(set: KvCommandSet, f: KvSqeInput): {
   const k = Buffer.alloc(KV_MAX_KEY_LENGTH);
   f.key.copy(k);
   const dw = (i: number): number => k.readUInt32LE(i * 4);
-  const kl = f.keyLength ?? f.key.length;
+  const kl = (f.keyLength ?? f.key.length) - (f.zeroBasedKeyLength ? 1 : 0);
   const base = { opcode: f.opcode, nsid: f.nsid, cdw10: (f.cdw10 ?? 0) >>> 0, cdw11: ((f.options ?? 0) & ~0xff | (kl & 0xff)) >>> 0 };
   return set === 'nvmevirt'
     ? { ...base, cdw2: 0, cdw3: 0, cdw12: dw(0), cdw13: dw(1), cdw14: dw(2), cdw15: dw(3) }

@@ -21,6 +21,7 @@ const VENDOR = 1; // command_set nvmevirt (CSI 0)
 const NVMEKV = 2; // command_set nvme-kv (CSI 01h)
 const SMALL = 3; // nvme-kv, 4 KiB: fills up
 const SLOW = 4; // nvmevirt with a 40 ms index operation: proves delete/exist are timed
+const ZB = 5; // nvmevirt reading CDW11[7:0] as length - 1, as NVMeVirt's code and Samsung's SDK
 
 let t: TestTarget;
 let host: NvmeHost;
@@ -38,6 +39,7 @@ beforeAll(async () => {
           { nsid: NVMEKV, emulation: { type: 'kv', preset: 'kv-prototype', capacity: '64MiB', command_set: 'nvme-kv' } },
           { nsid: SMALL, emulation: { type: 'kv', capacity: '4KiB', command_set: 'nvme-kv' } },
           { nsid: SLOW, emulation: { type: 'kv', capacity: '1MiB', index_ns: 40_000_000 } },
+          { nsid: ZB, emulation: { type: 'kv', capacity: '1MiB', vendor_key_length: 'zero-based' } },
         ],
       },
     ],
@@ -145,6 +147,22 @@ describe('kv: NVMeVirt vendor opcodes on an NVM-identified namespace', () => {
     expect(r.cqe.status).toBe(Status.DataSglLengthInvalid);
   });
 
+  it('vendor_key_length zero-based: CDW11 = length - 1 (a 16-byte key is 15); the seed convention then stores key + NUL, as NVMeVirt', async () => {
+    const zb = { zeroBasedKeyLength: true };
+    await host.kvStore(ZB, key('0123456789abcdef'), Buffer.from('v16'), zb);
+    expect((await host.kvRetrieve(ZB, key('0123456789abcdef'), zb)).value.toString()).toBe('v16');
+    // The seed passes 15 for a 15-character key: read zero-based, that is 16 bytes, the 16th the NUL
+    // left in CDW15's top byte: what NVMeVirt stores for it.
+    const chunks = ['abcd', 'efgh', 'ijkl', 'mno'];
+    const dws = { cdw11: 15, cdw12: seedDword(chunks[0]!), cdw13: seedDword(chunks[1]!), cdw14: seedDword(chunks[2]!), cdw15: seedDword(chunks[3]!) };
+    expect((await host.ioCommand(1, { opcode: 0x81, nsid: ZB, ...dws }, { data: Buffer.from('seed') })).cqe.status).toBe(0);
+    expect((await host.kvRetrieve(ZB, Buffer.from('abcdefghijklmno\0', 'latin1'), zb)).value.toString()).toBe('seed');
+    expect(ns(ZB).kv!.list(Buffer.alloc(0)).map((k) => k.toString('latin1'))).toEqual(['0123456789abcdef', 'abcdefghijklmno\0']);
+    // CDW11[7:0] = 16 is a 17-byte key here: refused (NVMeVirt overflows).
+    const f = kvSqeFields('nvmevirt', { opcode: KvVendorOpcode.Exist, nsid: ZB, key: key('0123456789abcdef'), keyLength: 16 });
+    expect((await host.ioCommand(1, encodeSqe({ ...f, cid: 0 }))).cqe.status).toBe(Status.KvVendorKeyLengthInvalid);
+  });
+
   it("a full namespace answers Samsung's capacity status (312h)", async () => {
     expect(await statusOf(host.kvStore(SLOW, key('full'), Buffer.alloc(MiB)))).toBe(0x312);
     expect(await host.kvExists(SLOW, key('full'))).toBe(false);
@@ -181,7 +199,7 @@ describe('kv: NVMeVirt vendor opcodes on an NVM-identified namespace', () => {
   it('identifies as NVM (CSI 0): the block side reads zeroes, other NVM commands are refused', async () => {
     const d = await host.identify(IdentifyCns.NsDescriptors, { nsid: VENDOR });
     expect(csiOf(d)).toBe(Csi.Nvm);
-    expect(await host.activeNamespaces()).toEqual([1, 2, 3, 4]);
+    expect(await host.activeNamespaces()).toEqual([1, 2, 3, 4, 5]);
     const data = await host.read(VENDOR, 0, 8);
     expect(data.every((b) => b === 0)).toBe(true);
     const w = await host.ioCommand(1, { opcode: NvmOpcode.Write, nsid: VENDOR, cdw12: 0 }, { data: Buffer.alloc(512) });

@@ -380,7 +380,14 @@ describe('validateTopology', () => {
 
   it('kv: command_set defaults to nvmevirt, keys are validated with exact paths, all at once', () => {
     const t = validateTopology(topo((x) => (x.subsystems[0].namespaces[0].emulation = { type: 'kv', preset: 'kv-prototype', capacity: '64MiB' })));
-    expect(t.subsystems[0]!.namespaces[0]!.emulation).toEqual({ type: 'kv', preset: 'kv-prototype', capacity: 64 * 2 ** 20, lba_size: 512, command_set: 'nvmevirt' });
+    expect(t.subsystems[0]!.namespaces[0]!.emulation).toEqual({
+      type: 'kv',
+      preset: 'kv-prototype',
+      capacity: 64 * 2 ** 20,
+      lba_size: 512,
+      command_set: 'nvmevirt',
+      vendor_key_length: 'bytes',
+    });
     const t2 = validateTopology(
       topo((x) => (x.subsystems[0].namespaces[0].emulation = { type: 'kv', capacity: '64MiB', command_set: 'nvme-kv', index_ns: 0, write_buffer_size: '2MiB' })),
     );
@@ -393,6 +400,7 @@ describe('validateTopology', () => {
               type: 'kv',
               capacity: '64MiB',
               command_set: 'samsung',
+              vendor_key_length: 'minus-one',
               read_latency_ns: 5,
               channels: 0,
               flash_page_size: '6KiB',
@@ -405,13 +413,14 @@ describe('validateTopology', () => {
     expect(errs).toEqual(
       expect.arrayContaining([
         { path: `${P}.command_set`, message: 'must be one of nvmevirt, nvme-kv' },
+        { path: `${P}.vendor_key_length`, message: 'must be one of bytes, zero-based' },
         { path: `${P}.read_latency_ns`, message: 'unknown key' },
         { path: `${P}.channels`, message: 'must be >= 1' },
         { path: `${P}.flash_page_size`, message: 'must be a multiple of 4 KiB (4096 bytes)' },
         { path: `${P}.index_ns`, message: 'must be >= 0' },
       ]),
     );
-    expect(errs).toHaveLength(5);
+    expect(errs).toHaveLength(6);
   });
 
   it('reports duplicates, NQN problems and cntlid range', () => {

@@ -81,6 +81,16 @@ describe('KV command layouts (src/protocol/kv.ts)', () => {
     expect(c.options).toBe(KvOption.MustNotExist | KvOption.Append);
   });
 
+  it('zero-based key length (NVMeVirt code, Samsung SDK): CDW11[7:0] = length - 1', () => {
+    const key = Buffer.from('0123456789abcdef');
+    const f = kvSqeFields('nvmevirt', { opcode: KvVendorOpcode.Store, nsid: 1, key, zeroBasedKeyLength: true });
+    expect(f.cdw11).toBe(15);
+    const sqe = encodeSqe({ ...f, cid: 1 });
+    expect(decodeKvCommand(sqe, 'nvmevirt', true).key.equals(key)).toBe(true);
+    // Read as a byte count, the same command names a 15-byte key.
+    expect(decodeKvCommand(sqe, 'nvmevirt').key.toString()).toBe('0123456789abcde');
+  });
+
   it('a key length beyond 16 decodes as stated (the handler rejects it) with the 16 key bytes', () => {
     const sqe = encodeSqe({ opcode: 0x02, cid: 1, cdw11: 17 });
     const c = decodeKvCommand(sqe, 'nvme-kv');

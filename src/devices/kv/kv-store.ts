@@ -14,6 +14,11 @@ export interface KvStoreOptions {
   capacityBytes: number;
   /** Largest value (the controller's MDTS: a value travels in one transfer). */
   maxValueBytes: number;
+  /**
+   * Vendor layout: CDW11[7:0] is length - 1 (the namespace's `vendor_key_length: "zero-based"`),
+   * kept with the store so the command handlers find it with the namespace's data.
+   */
+  vendorKeyLengthZeroBased?: boolean;
 }
 
 export interface KvStoreFlags {
@@ -61,6 +66,7 @@ export const kvEntryBytes = (keyLength: number, valueLength: number): number => 
 export class KvStore {
   readonly capacityBytes: number;
   readonly maxValueBytes: number;
+  readonly vendorKeyLengthZeroBased: boolean;
   private readonly map = new Map<string, Entry>();
   private used = 0;
   private sorted: Buffer[] | null = null;
@@ -70,6 +76,7 @@ export class KvStore {
   constructor(o: KvStoreOptions) {
     this.capacityBytes = o.capacityBytes;
     this.maxValueBytes = o.maxValueBytes;
+    this.vendorKeyLengthZeroBased = o.vendorKeyLengthZeroBased ?? false;
   }
 
   get keys(): number {
