@@ -200,6 +200,13 @@ describe('kv: NVMeVirt vendor opcodes on an NVM-identified namespace', () => {
     const d = await host.identify(IdentifyCns.NsDescriptors, { nsid: VENDOR });
     expect(csiOf(d)).toBe(Csi.Nvm);
     expect(await host.activeNamespaces()).toEqual([1, 2, 3, 4, 5]);
+    // NUSE (in LBAs) follows the keys and values stored, and falls back when they are deleted.
+    const nuse = async (): Promise<bigint> => (await host.identify(IdentifyCns.Namespace, { nsid: VENDOR })).readBigUInt64LE(16);
+    const before = await nuse();
+    await host.kvStore(VENDOR, key('nuse'), Buffer.alloc(100_000));
+    expect((await nuse()) - before).toBeGreaterThanOrEqual(195n);
+    await host.kvDelete(VENDOR, key('nuse'));
+    expect(await nuse()).toBe(before);
     const data = await host.read(VENDOR, 0, 8);
     expect(data.every((b) => b === 0)).toBe(true);
     const w = await host.ioCommand(1, { opcode: NvmOpcode.Write, nsid: VENDOR, cdw12: 0 }, { data: Buffer.alloc(512) });
