@@ -4,7 +4,6 @@
 import { pino, type Logger } from 'pino';
 import { ConfigError } from './config/errors.js';
 import type { NamespaceConfig, Topology } from './config/topology.js';
-import { Controller } from './controller/controller.js';
 import { deriveNamespaceIds, Namespace } from './controller/namespace.js';
 import { Subsystem } from './controller/subsystem.js';
 import { DEFAULT_LIMITS, Target, type PortRuntime, type TargetLimits } from './controller/target.js';
@@ -112,7 +111,6 @@ export function buildTarget(topology: Topology, log: Logger, limits: TargetLimit
         throw err;
       }
       const ns = new Namespace(nc.nsid, dev, deriveNamespaceIds(sc.nqn, nc.nsid, nc.device), nc.enable);
-      ns.csi = Controller.csiFor(dev.kind);
       if (nc.emulation.type === 'kv') {
         ns.kv = new KvStore({
           capacityBytes: nc.emulation.capacity,

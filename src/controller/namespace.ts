@@ -59,10 +59,11 @@ export class Namespace {
    */
   model: NamespaceModel | null = null;
   /**
-   * Command set identifier the namespace reports (Identify CNS 03h/05h/07h, effects log). A kv
-   * namespace with the vendor (nvmevirt) command set identifies as NVM; with nvme-kv as CSI 01h.
+   * Command set identifier the namespace reports (Identify CNS 03h/05h/07h, effects log): by
+   * default the one of its device kind (as Controller.csiFor); a kv namespace with the vendor
+   * (nvmevirt) command set is set to NVM by the daemon, with nvme-kv it stays CSI 01h.
    */
-  csi: number = Csi.Nvm;
+  csi: number;
   /**
    * The key-value store of a `kv` namespace (null for other kinds): keys, values and space, on
    * this thread. `kv.stats()` is the plain object metrics read (keys, usedBytes, capacityBytes,
@@ -77,6 +78,7 @@ export class Namespace {
     public enabled: boolean,
   ) {
     this.lbaShift = Math.log2(device.lbaSize);
+    this.csi = device.kind === 'zns' ? Csi.Zoned : device.kind === 'kv' ? Csi.KeyValue : Csi.Nvm;
     this.nlb = Math.floor(device.capacityBytes / device.lbaSize);
   }
 
