@@ -1,7 +1,8 @@
 // Key-value commands, in the two layouts a `kv` namespace can be driven with (src/protocol/kv.ts):
 // - nvmevirt: NVMeVirt / Samsung KV-SSD vendor opcodes on a namespace identified as NVM (CSI 0),
 //   key in CDW12..15, key length in CDW11 bits 7:0 as the byte count (the convention of NVMeVirt's
-//   users' io-passthru scripts), value length from the transfer itself (CDW10 is ambiguous:
+//   users' io-passthru scripts; length - 1 with vendor_key_length "zero-based", as NVMeVirt's code
+//   and Samsung's SDK), value length from the transfer itself (CDW10 is ambiguous:
 //   NVMeVirt reads it in dwords, scripts pass bytes). NVM Read and Flush also work (the block side
 //   reads as zeroes) so the host's partition scan of /dev/nvmeXnY succeeds. Errors carry the
 //   statuses NVMeVirt and Samsung's KV SDK use (SCT 3: 310h key does not exist, 303h key length,
@@ -10,7 +11,8 @@
 //
 // As in io-commands.ts, every decision and every byte copy happens here, synchronously on the
 // network thread, against the namespace's KvStore; then the op goes to the kv device model and the
-// command completes at the modelled time with the status decided here (errors are timed too).
+// command completes at the modelled time with the status decided here (failures such as a missing
+// key are timed too; a malformed command is refused at once, before it reaches the device).
 import { KvStore } from '../devices/kv/kv-store.js';
 import { ModelOp } from '../devices/model.js';
 import { Csi, NvmOpcode } from '../protocol/constants.js';
