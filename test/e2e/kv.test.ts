@@ -119,11 +119,14 @@ describe('Linux host on kv namespaces', () => {
     expect(retrieve).toMatch(/\(0x310\)/);
   });
 
-  it('the CSI 01h namespace answers io-passthru Store 01h / Retrieve 02h / Exist 14h / Delete 10h on /dev/ngXn2', () => {
+  it('the CSI 01h namespace answers io-passthru Store 01h / Retrieve 02h / Exist 14h / List 06h / Delete 10h on /dev/ngXn2', () => {
     const out = ok('nvme-kv').out;
     const val = valOf(out);
     expect(/^RAW=(\S+)$/m.exec(out)?.[1]).toBe(val);
     expect(out).toMatch(/result: 0x0*24\b/); // Retrieve: dword 0 = the value size, 36
+    // List 06h from the first key: count 1, then length 16 and the key, padded to 4 bytes.
+    const list = /^LIST=([0-9a-f]+)$/m.exec(out)?.[1] ?? '';
+    expect(list.slice(0, 8 + 4 + 32)).toBe('01000000' + '1000' + Buffer.from('nvme-kv-16-bytes').toString('hex'));
     const mne = out.slice(out.indexOf('must-not-exist store:'), out.indexOf('delete:'));
     expect(mne).toMatch(/\(0x4189\)/); // Key Exists (SCT 1, SC 89h, DNR)
     const after = out.slice(out.indexOf('exist-after:'));
@@ -153,7 +156,7 @@ describe('Linux host on kv namespaces', () => {
     expect(nsStats[1]!.kv).toMatchObject({ keys: 3, usedBytes: 15 + 36 + 13 + 2 ** 20 + 2 + 5, capacityBytes: 64 * 2 ** 20 });
     expect(nsStats[1]!.kv.commands).toMatchObject({ store: 4, retrieve: 6, delete: 1, exist: 2 });
     // nsid 2: stored, refused a must-not-exist store, deleted: nothing left.
-    expect(nsStats[2]!.kv).toMatchObject({ keys: 0, usedBytes: 0, commands: { store: 2, retrieve: 1, delete: 1, exist: 2, list: 0 } });
+    expect(nsStats[2]!.kv).toMatchObject({ keys: 0, usedBytes: 0, commands: { store: 2, retrieve: 1, delete: 1, exist: 2, list: 1 } });
     // Every command went through the kv model on the engine.
     expect(nsStats[1]!.device.hostWrittenBytes).toBe(72 + 2 ** 20 + 5);
     expect(nsStats[2]!.device.trimmedBytes).toBe(36);

@@ -178,6 +178,8 @@ nvme_kv() {
   /usr/sbin/nvme io-passthru "$NG2" --opcode=0x02 --cdw10=36 --cdw11=16 $KEYDW --namespace-id=2 --data-len=36 -r -b > /tmp/kv-out
   echo "RAW=$(cat /tmp/kv-out)"
   echo "exist:"; /usr/sbin/nvme io-passthru "$NG2" --opcode=0x14 --cdw11=16 $KEYDW --namespace-id=2
+  echo "list:"; /usr/sbin/nvme io-passthru "$NG2" --opcode=0x06 --cdw10=64 --cdw11=0 --namespace-id=2 --data-len=64 -r -b > /tmp/kv-list
+  echo "LIST=$(xxd -p /tmp/kv-list | tr -d '\n')"
   echo "must-not-exist store:"; echo -n "$VAL" | /usr/sbin/nvme io-passthru "$NG2" --opcode=0x01 --cdw10=36 --cdw11=0x210 $KEYDW --namespace-id=2 --data-len=36 -w || echo "rc=$?"
   echo "delete:"; /usr/sbin/nvme io-passthru "$NG2" --opcode=0x10 --cdw11=16 $KEYDW --namespace-id=2
   echo "exist-after:"; /usr/sbin/nvme io-passthru "$NG2" --opcode=0x14 --cdw11=16 $KEYDW --namespace-id=2 || echo "rc=$?"
