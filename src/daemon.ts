@@ -9,11 +9,12 @@ import { Subsystem } from './controller/subsystem.js';
 import { DEFAULT_LIMITS, Target, type PortRuntime, type TargetLimits } from './controller/target.js';
 import type { BlockDevice } from './devices/block-device.js';
 import { DeviceEngine, EngineInitError, type EngineOptions, type NamespaceModelSpec } from './devices/engine/engine.js';
+import { KvStore } from './devices/kv/kv-store.js';
 import { discardModelSnapshot, readModelSnapshot, writeModelSnapshot } from './devices/model-snapshot.js';
 import { NvmDevice } from './devices/nvm-device.js';
 import { startAdminServer } from './http/admin-server.js';
 import { createMetricsRegistry } from './metrics/families.js';
-import { Disc } from './protocol/constants.js';
+import { Csi, Disc } from './protocol/constants.js';
 import { TcpListener } from './transport/tcp-listener.js';
 import type { TcpQueue } from './transport/tcp-queue.js';
 
@@ -262,6 +263,7 @@ export class Daemon {
       throw err;
     }
     const ns = new Namespace(nc.nsid, dev, deriveNamespaceIds(sc.nqn, nc.nsid, nc.device), nc.enable);
+    attachCommandSet(ns, nc, this.target.limits);
     try {
       ns.model = await this.engine.addNamespaceLive(modelSpec(sc, nc, ns, `${sc.nqn}/${nc.nsid}`, this.target.log));
     } catch (err) {
@@ -395,6 +397,9 @@ export function createDevice(cfg: NamespaceConfig): BlockDevice {
       } catch (err) {
         throw new ConfigError([{ path: 'device.path', message: (err as Error).message }]);
       }
+    case 'kv':
+      // The block side of a KV namespace (what NVM Read sees on the vendor layout): never written.
+      return new NvmDevice({ capacityBytes: e.capacity, lbaSize: e.lba_size, kind: 'kv' });
     default:
       throw new ConfigError([{ path: 'emulation.type', message: `emulation type "${e.type}" is not implemented yet` }]);
   }
@@ -453,6 +458,18 @@ function portRuntime(p: PortConfig): PortRuntime {
   };
 }
 
+/** The command-set side of a namespace beyond the NVM block store: a KV namespace's store and CSI. */
+function attachCommandSet(ns: Namespace, nc: NamespaceConfig, limits: TargetLimits): void {
+  if (nc.emulation.type === 'kv') {
+    ns.kv = new KvStore({
+      capacityBytes: nc.emulation.capacity,
+      maxValueBytes: limits.maxTransferSize,
+      vendorKeyLengthZeroBased: nc.emulation.vendor_key_length === 'zero-based',
+    });
+    if (nc.emulation.command_set === 'nvmevirt') ns.csi = Csi.Nvm; // vendor opcodes on an NVM namespace, as NVMeVirt
+  }
+}
+
 /** Build the target; with an engine, every namespace gets a device model on it (start the engine before I/O). */
 export function buildTarget(topology: Topology, log: Logger, limits: TargetLimits, engine?: DeviceEngine): Target {
   const target = new Target(log, limits);
@@ -469,6 +486,7 @@ export function buildTarget(topology: Topology, log: Logger, limits: TargetLimit
         throw err;
       }
       const ns = new Namespace(nc.nsid, dev, deriveNamespaceIds(sc.nqn, nc.nsid, nc.device), nc.enable);
+      attachCommandSet(ns, nc, limits);
       if (engine) ns.model = engine.addNamespace(modelSpec(sc, nc, ns, `subsystems[${si}].namespaces[${ni}]`, log));
       s.namespaces.set(nc.nsid, ns);
     });

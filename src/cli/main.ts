@@ -6,6 +6,7 @@ import { ConfigError } from '../config/errors.js';
 import { loadConfig } from '../config/settings.js';
 import { startDaemon, type Daemon } from '../daemon.js';
 import { DISCOVERY_NQN } from '../protocol/constants.js';
+import { registerKvCommand } from './kv.js';
 import { registerPreconditionCommand, registerTimingCommand } from './runtime-commands.js';
 import { registerSimulateCommand } from './simulate.js';
 import { VERSION } from '../version.js';
@@ -98,5 +99,6 @@ serveOptions(program.command('serve', { isDefault: true }).description('run the 
 registerTimingCommand(program);
 registerPreconditionCommand(program);
 registerSimulateCommand(program);
+registerKvCommand(program);
 
 await program.parseAsync(process.argv);

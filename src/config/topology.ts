@@ -16,6 +16,8 @@ import { ConfigError, joinPath, pointerToPath, type ConfigIssue } from './errors
 import { parseSize } from './size.js';
 import { PRESET_NAMES, resolveEmulation } from '../devices/presets.js';
 import { CELL_TYPES, GC_POLICIES, MAP_UNIT, type ConvParams } from '../devices/models/conv-params.js';
+import type { KvParams } from '../devices/models/kv-model.js';
+import { KV_COMMAND_SETS, type KvCommandSet } from '../protocol/kv.js';
 
 export { ConfigError, type ConfigIssue } from './errors.js';
 
@@ -130,14 +132,27 @@ export interface NvmEmulation extends EmulationCommon {
 export type ConvEmulation = EmulationCommon & { type: 'conv' } & Partial<
     Omit<ConvParams, 'read_4k_latency_ns' | 'read_latency_ns'> & { read_4k_latency_ns: number | number[]; read_latency_ns: number | number[] }
   >;
+/**
+ * kv: a key-value SSD. `command_set` picks how hosts drive it: "nvmevirt" (default: NVMeVirt /
+ * Samsung KV-SSD vendor opcodes on a namespace that identifies as NVM, CSI 0) or "nvme-kv" (the
+ * NVMe Key Value Command Set, CSI 01h). Other keys override the preset's KvParams.
+ */
+export type KvEmulation = EmulationCommon & { type: 'kv'; command_set: KvCommandSet; vendor_key_length: KvVendorKeyLength } & Partial<KvParams>;
+export const DEFAULT_KV_COMMAND_SET: KvCommandSet = 'nvmevirt';
+/**
+ * How the vendor layout reads CDW11[7:0]: "bytes" (default: the key length, as NVMeVirt users'
+ * scripts pass it) or "zero-based" (length - 1, as NVMeVirt's code and Samsung's KV SDK use it).
+ */
+export const KV_VENDOR_KEY_LENGTHS = ['bytes', 'zero-based'] as const;
+export type KvVendorKeyLength = (typeof KV_VENDOR_KEY_LENGTHS)[number];
 export interface OtherEmulation extends EmulationCommon {
-  type: 'zns' | 'kv';
+  type: 'zns';
   read_latency_ns: number;
   write_latency_ns: number;
   /** Type-specific parameters, not validated yet (zns/kv define their own keys later). */
   params: Record<string, unknown>;
 }
-export type Emulation = NvmEmulation | ConvEmulation | OtherEmulation;
+export type Emulation = NvmEmulation | ConvEmulation | KvEmulation | OtherEmulation;
 
 export interface NamespaceConfig {
   nsid: number;
@@ -423,10 +438,27 @@ const EMULATION_TYPE_KEYS: Record<EmulationType, Record<string, Schema>> = {
     pe_cycles: int(1, 1e7),
   },
   zns: { preset: { enum: [...PRESET_NAMES.zns] }, read_latency_ns: ns, write_latency_ns: ns, params: { type: 'object' } },
-  kv: { preset: { enum: [...PRESET_NAMES.kv] }, read_latency_ns: ns, write_latency_ns: ns, params: { type: 'object' } },
+  kv: {
+    preset: { enum: [...PRESET_NAMES.kv] },
+    command_set: { enum: [...KV_COMMAND_SETS] },
+    vendor_key_length: { enum: [...KV_VENDOR_KEY_LENGTHS] },
+    channels: int(1, 256),
+    luns_per_channel: int(1, 256),
+    flash_page_size: leaf('pageSize'),
+    nand_read_ns: ns,
+    program_latency_ns: ns,
+    firmware_store_ns: ns,
+    firmware_store_per_4k_ns: ns,
+    firmware_retrieve_ns: ns,
+    index_ns: ns,
+    list_per_key_ns: ns,
+    channel_bw_mibps: mibps,
+    pcie_bw_mibps: mibps,
+    write_buffer_size: leaf('pageSize'),
+  },
 };
 
-/** Conv keys whose values are sizes (normalised to bytes). */
+/** Conv and kv keys whose values are sizes (normalised to bytes). */
 const CONV_SIZE_KEYS = new Set(['flash_page_size', 'oneshot_page_size', 'write_buffer_size']);
 
 const EMULATION_SCHEMA: Schema = {
@@ -731,6 +763,20 @@ function normEmulation(e: Obj): Emulation {
         out[k] = CONV_SIZE_KEYS.has(k) ? must('pageSize', v) : k.startsWith('read_') ? must('latencyList', v) : v;
       }
       return out as unknown as ConvEmulation;
+    }
+    case 'kv': {
+      const out: Obj = {
+        type,
+        ...common,
+        command_set: (e.command_set as KvCommandSet | undefined) ?? DEFAULT_KV_COMMAND_SET,
+        vendor_key_length: (e.vendor_key_length as KvVendorKeyLength | undefined) ?? 'bytes',
+      };
+      for (const k of Object.keys(EMULATION_TYPE_KEYS.kv)) {
+        const v = e[k];
+        if (v === undefined || k === 'preset' || k === 'command_set' || k === 'vendor_key_length') continue;
+        out[k] = CONV_SIZE_KEYS.has(k) ? must('pageSize', v) : v;
+      }
+      return out as unknown as KvEmulation;
     }
     default:
       return {

@@ -23,6 +23,7 @@ import {
   encodeSmartLog,
   writeErrorLogEntry,
 } from '../protocol/log-pages.js';
+import { encodeIdentifyKvController, encodeIdentifyKvNamespace, KV_MAX_KEY_LENGTH, KvOpcode, KvVendorOpcode } from '../protocol/kv.js';
 import { cdw } from '../protocol/sqe.js';
 import { Status } from '../protocol/status.js';
 import { ABORT_LIMIT, AER_LIMIT, Controller, ERROR_LOG_ENTRIES } from './controller.js';
@@ -122,7 +123,8 @@ export function identifyControllerFields(ctrl: Controller): IdentifyControllerFi
 
 function identifyNamespace(ctrl: Controller, ns: Namespace): Buffer {
   const lbaf = ns.lbaSize === 4096 ? 1 : 0;
-  const nuse = BigInt(Math.ceil(ns.device.allocatedBytes / ns.lbaSize));
+  const used = ns.kv !== null ? ns.kv.usedBytes : ns.device.allocatedBytes;
+  const nuse = BigInt(Math.ceil(used / ns.lbaSize));
   const optimalLbas = Math.max(1, 4096 / ns.lbaSize);
   return encodeIdentifyNamespace({
     nsze: BigInt(ns.nlb),
@@ -175,7 +177,7 @@ function identify(ctrl: Controller, req: NvmeRequest): number {
       return Status.Success;
     case IdentifyCns.CsActiveNsList: {
       if (req.nsid >= 0xfffffffe) return Status.InvalidNamespace;
-      const ids = subsys.activeNsids().filter((id) => Controller.csiFor(subsys.namespaces.get(id)!.device.kind) === csi);
+      const ids = subsys.activeNsids().filter((id) => subsys.namespaces.get(id)!.csi === csi);
       sendData(req, encodeNsList(ids, req.nsid));
       return Status.Success;
     }
@@ -183,7 +185,7 @@ function identify(ctrl: Controller, req: NvmeRequest): number {
       if (nsidInvalid() >= 0) return nsidInvalid();
       const ns = subsys.activeNamespace(req.nsid);
       if (!ns) return Status.InvalidNamespace;
-      sendData(req, encodeNsDescriptors({ ...ns.ids, csi: Controller.csiFor(ns.device.kind) }));
+      sendData(req, encodeNsDescriptors({ ...ns.ids, csi: ns.csi }));
       return Status.Success;
     }
     case IdentifyCns.CsIndependentNamespace: {
@@ -193,23 +195,52 @@ function identify(ctrl: Controller, req: NvmeRequest): number {
       return Status.Success;
     }
     case IdentifyCns.CsController:
+      if (csi === Csi.KeyValue) {
+        sendData(req, encodeIdentifyKvController());
+        return Status.Success;
+      }
       if (csi !== Csi.Nvm) return Status.InvalidField;
       // No extra limits: Verify / Write Zeroes up to what fits in NLB, DSM up to 256 ranges.
       sendData(req, encodeIdentifyNvmController({ vsl: 0, wzsl: 0, wusl: 0, dmrl: 0, dmrsl: 0, dmsl: 0n }));
       return Status.Success;
     case IdentifyCns.CsNamespace: {
+      if (csi === Csi.KeyValue) {
+        if (nsidInvalid() >= 0) return nsidInvalid();
+        const ns = subsys.activeNamespace(req.nsid);
+        if (ns && ns.csi !== Csi.KeyValue) return Status.InvalidField; // not a KV namespace: I/O Command Set Not Supported
+        sendData(req, ns ? identifyKvNamespace(ctrl, ns) : Buffer.alloc(4096));
+        return Status.Success;
+      }
       if (csi !== Csi.Nvm) return Status.InvalidField;
       if (nsidInvalid() >= 0) return nsidInvalid();
       // NVM command set specific namespace: no extended LBA formats or PI; all zero is correct.
       sendData(req, Buffer.alloc(4096));
       return Status.Success;
     }
-    case IdentifyCns.CommandSetCombinations:
-      sendData(req, encodeCommandSetCombinations(1n << BigInt(Csi.Nvm)));
+    case IdentifyCns.CommandSetCombinations: {
+      const kv = [...subsys.namespaces.values()].some((n) => n.csi === Csi.KeyValue);
+      sendData(req, encodeCommandSetCombinations((1n << BigInt(Csi.Nvm)) | (kv ? 1n << BigInt(Csi.KeyValue) : 0n)));
       return Status.Success;
+    }
     default:
       return Status.InvalidField;
   }
+}
+
+/** KV Command Set Identify Namespace (CNS 05h, CSI 01h): sizes in bytes, one KV format. */
+function identifyKvNamespace(ctrl: Controller, ns: Namespace): Buffer {
+  const kv = ns.kv!;
+  return encodeIdentifyKvNamespace({
+    nsze: BigInt(kv.capacityBytes),
+    nuse: BigInt(kv.usedBytes),
+    nsfeat: 0,
+    nmic: ctrl.subsys.isDiscovery ? 0 : 1,
+    novg: 0,
+    anagrpid: 0,
+    formats: [{ maxKeyLength: KV_MAX_KEY_LENGTH, maxValueLength: kv.maxValueBytes, maxKeys: 0 }],
+    nguid: ns.ids.nguid,
+    eui64: ns.ids.eui64,
+  });
 }
 
 // ---- Log pages ----
@@ -233,6 +264,31 @@ const IO_EFFECTS = new Map<number, number>([
   [NvmOpcode.DatasetManagement, Effects.CSUPP | Effects.LBCC],
   [NvmOpcode.Verify, Effects.CSUPP],
 ]);
+
+/** NVMe KV command set (CSI 01h). */
+const KV_IO_EFFECTS = new Map<number, number>([
+  [KvOpcode.Flush, Effects.CSUPP],
+  [KvOpcode.Store, Effects.CSUPP | Effects.LBCC],
+  [KvOpcode.Retrieve, Effects.CSUPP],
+  [KvOpcode.List, Effects.CSUPP],
+  [KvOpcode.Delete, Effects.CSUPP | Effects.LBCC],
+  [KvOpcode.Exist, Effects.CSUPP],
+]);
+
+/** NVM set plus the vendor KV opcodes, when a namespace of the subsystem accepts them. */
+const NVM_IO_EFFECTS_WITH_VENDOR_KV = new Map<number, number>([
+  ...IO_EFFECTS,
+  [KvVendorOpcode.Store, Effects.CSUPP | Effects.LBCC],
+  [KvVendorOpcode.Append, Effects.CSUPP | Effects.LBCC],
+  [KvVendorOpcode.Batch, Effects.CSUPP | Effects.LBCC],
+  [KvVendorOpcode.Retrieve, Effects.CSUPP],
+  [KvVendorOpcode.Delete, Effects.CSUPP | Effects.LBCC],
+  [KvVendorOpcode.IterRequest, Effects.CSUPP],
+  [KvVendorOpcode.IterRead, Effects.CSUPP],
+  [KvVendorOpcode.Exist, Effects.CSUPP],
+]);
+
+const hasVendorKv = (ctrl: Controller): boolean => [...ctrl.subsys.namespaces.values()].some((n) => n.kv !== null && n.csi === Csi.Nvm);
 
 function smartLog(ctrl: Controller, nsid: number): Buffer {
   const nss = nsid === NSID_ALL || nsid === 0 ? [...ctrl.subsys.namespaces.values()] : [ctrl.subsys.namespaces.get(nsid)!];
@@ -299,8 +355,11 @@ function getLogPage(ctrl: Controller, req: NvmeRequest): number {
         if (!lp.rae) ctrl.changedNs.clear();
         break;
       case LogPage.CommandEffects:
-        if (lp.csi !== Csi.Nvm) return Status.InvalidField;
-        page = encodeEffectsLog(ADMIN_EFFECTS, IO_EFFECTS);
+        // Linux loads the log of every command set a namespace reports (nvme_alloc_ns_head): a
+        // CSI 01h namespace without its log would not come up at all.
+        if (lp.csi === Csi.KeyValue) page = encodeEffectsLog(ADMIN_EFFECTS, KV_IO_EFFECTS);
+        else if (lp.csi !== Csi.Nvm) return Status.InvalidField;
+        else page = encodeEffectsLog(ADMIN_EFFECTS, hasVendorKv(ctrl) ? NVM_IO_EFFECTS_WITH_VENDOR_KV : IO_EFFECTS);
         break;
       default:
         return Status.InvalidLogPage;

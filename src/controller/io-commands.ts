@@ -14,6 +14,7 @@ import { NvmOpcode } from '../protocol/constants.js';
 import { SqeOff } from '../protocol/sqe.js';
 import { Status } from '../protocol/status.js';
 import type { Controller } from './controller.js';
+import { executeKv, KV_NOT_HANDLED } from './kv-commands.js';
 import type { Namespace } from './namespace.js';
 import { ASYNC, type NvmeRequest } from './request.js';
 
@@ -28,6 +29,11 @@ export function executeIo(ctrl: Controller, req: NvmeRequest): number {
   if (ns === undefined || !ns.enabled) {
     if (req.opcode === NvmOpcode.Flush && req.nsid === NSID_ALL) return flushAll(ctrl, req);
     return Status.InvalidNamespace;
+  }
+  if (ns.kv !== null) {
+    // Key-value namespace: its command layout decides (src/controller/kv-commands.ts).
+    const st = executeKv(ns, ns.kv, req);
+    if (st !== KV_NOT_HANDLED) return st;
   }
   const sqe = req.sqe;
   switch (req.opcode) {
@@ -189,7 +195,7 @@ class Join implements CompletionSink {
  * "now" for every command, so the hop would only add latency. Its model then sees no commands (its
  * counters stay still; host-side statistics do not).
  */
-function finish(ns: Namespace, req: NvmeRequest, op: ModelOpCode, slba: number, nlb: number, fua: boolean, status: number): number {
+export function finish(ns: Namespace, req: NvmeRequest, op: ModelOpCode, slba: number, nlb: number, fua: boolean, status: number): number {
   const m = ns.model;
   if (m === null || m.inline) return status;
   if (!m.available) return Status.InternalError; // worker restarting after a failure: the host retries

@@ -4,12 +4,14 @@ import { createHash } from 'node:crypto';
 import type { BlockDevice } from '../devices/block-device.js';
 import type { NamespaceModel } from '../devices/engine/engine.js';
 import { emptyCounters } from '../devices/engine/layout.js';
+import type { KvStore } from '../devices/kv/kv-store.js';
 import { ModelOp, type ModelCounters, type TimingParams } from '../devices/model.js';
 import { LatencyHistogram } from '../metrics/latency-histogram.js';
+import { Csi } from '../protocol/constants.js';
 
 /** Model ops whose device time counts as media read / media write latency. */
-const MEDIA_READ_OPS: ReadonlySet<number> = new Set([ModelOp.Read]);
-const MEDIA_WRITE_OPS: ReadonlySet<number> = new Set([ModelOp.Write, ModelOp.WriteZeroes]);
+const MEDIA_READ_OPS: ReadonlySet<number> = new Set([ModelOp.Read, ModelOp.KvRetrieve]);
+const MEDIA_WRITE_OPS: ReadonlySet<number> = new Set([ModelOp.Write, ModelOp.WriteZeroes, ModelOp.KvStore]);
 
 export interface NamespaceIds {
   nguid: Buffer;
@@ -78,6 +80,18 @@ export class Namespace {
    * completes at once, counters stay at zero). Data stays in `device` on this thread either way.
    */
   model: NamespaceModel | null = null;
+  /**
+   * Command set identifier the namespace reports (Identify CNS 03h/05h/07h, effects log): by
+   * default the one of its device kind (as Controller.csiFor); a kv namespace with the vendor
+   * (nvmevirt) command set is set to NVM by the daemon, with nvme-kv it stays CSI 01h.
+   */
+  csi: number;
+  /**
+   * The key-value store of a `kv` namespace (null for other kinds): keys, values and space, on
+   * this thread. `kv.stats()` is the plain object metrics read (keys, usedBytes, capacityBytes,
+   * commands by op).
+   */
+  kv: KvStore | null = null;
 
   constructor(
     readonly nsid: number,
@@ -86,6 +100,7 @@ export class Namespace {
     public enabled: boolean,
   ) {
     this.lbaShift = Math.log2(device.lbaSize);
+    this.csi = device.kind === 'zns' ? Csi.Zoned : device.kind === 'kv' ? Csi.KeyValue : Csi.Nvm;
     this.nlb = Math.floor(device.capacityBytes / device.lbaSize);
   }
 

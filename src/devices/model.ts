@@ -11,6 +11,13 @@ export const ModelOp = {
   /** Dataset Management deallocate (TRIM). */
   Trim: 3,
   WriteZeroes: 4,
+  // Key-value commands (kv model). Sizes travel in the submit fields: slba = value bytes moved
+  // (stored, retrieved, or freed by a delete), nlb = key length; for KvList, nlb = keys returned.
+  KvStore: 8,
+  KvRetrieve: 9,
+  KvDelete: 10,
+  KvExist: 11,
+  KvList: 12,
 } as const;
 export type ModelOpCode = (typeof ModelOp)[keyof typeof ModelOp];
 

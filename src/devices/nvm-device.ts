@@ -9,13 +9,13 @@ export interface NvmDeviceOptions {
   capacityBytes: number;
   lbaSize: number;
   /** Emulation type reported to the controller (default 'nvm'). */
-  kind?: 'nvm' | 'conv';
+  kind?: 'nvm' | 'conv' | 'kv';
   /** Backing file (`device.path`): data survives restarts; Flush and FUA make it durable. */
   path?: string;
 }
 
 export class NvmDevice implements BlockDevice {
-  readonly kind: 'nvm' | 'conv';
+  readonly kind: 'nvm' | 'conv' | 'kv';
   readonly capacityBytes: number;
   readonly lbaSize: number;
   private readonly store: SparseMemoryStore | FileStore;

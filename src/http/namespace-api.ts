@@ -69,6 +69,6 @@ export function registerNamespaceApi(app: FastifyInstance, target: Target): void
   app.get<{ Params: NsParams }>(`${API_PREFIX}/subsystems/:nqn/namespaces/:nsid/stats`, async (req, reply) => {
     const ns = findNamespace(target, req.params, reply);
     if (!ns) return reply;
-    return { host: { ...ns.stats }, device: ns.counters() };
+    return { host: { ...ns.stats }, device: ns.counters(), ...(ns.kv !== null ? { kv: ns.kv.stats() } : {}) };
   });
 }

@@ -27,6 +27,7 @@ import {
   type IdentifyControllerInfo,
   type NamespaceLbaInfo,
 } from '../protocol/host-codecs.js';
+import { decodeIterRead, decodeKvList, encodeKvBatch, KV_MAX_KEY_LENGTH, KvOpcode, KvOption, kvSqeFields, KvVendorOpcode, type KvCommandSet } from '../protocol/kv.js';
 import { encodeSqe, SQE_SIZE, type Cqe, type SqeFields } from '../protocol/sqe.js';
 import { Status, statusName } from '../protocol/status.js';
 import { HostQueue, type SubmitOptions, type SubmitResult } from './host-queue.js';
@@ -78,6 +79,13 @@ export type SqeInput = Buffer | (Omit<SqeFields, 'cid'> & { cid?: number });
 export interface QidOption {
   /** I/O queue 1..N; round-robin when omitted. */
   qid?: number;
+}
+
+export interface KvOptions extends QidOption {
+  /** Command layout of the namespace (see src/protocol/kv.ts); default 'nvmevirt'. */
+  commandSet?: KvCommandSet;
+  /** Vendor layout with `vendor_key_length: "zero-based"`: send length - 1 in CDW11[7:0]. */
+  zeroBasedKeyLength?: boolean;
 }
 
 export interface FeatureResult {
@@ -431,6 +439,141 @@ export class NvmeHost {
     return data.length / lbaSize;
   }
 
+  // ---- key-value commands (kv namespaces; `commandSet` default 'nvmevirt') ----
+
+  /**
+   * Store `value` under `key` (1..16 bytes). Options: mustExist / mustNotExist (vendor layout:
+   * mustNotExist = the idempotent store option), append (vendor: the Append opcode 83h).
+   */
+  async kvStore(nsid: number, key: Buffer, value: Buffer, o: KvOptions & { mustExist?: boolean; mustNotExist?: boolean; append?: boolean } = {}): Promise<void> {
+    const set = o.commandSet ?? 'nvmevirt';
+    let opcode: number;
+    let options = (o.mustNotExist ? KvOption.MustNotExist : 0) | (o.mustExist ? KvOption.MustExist : 0);
+    if (set === 'nvmevirt') {
+      if (o.mustExist) throw new RangeError('the nvmevirt command set has no must-exist store option');
+      opcode = o.append ? KvVendorOpcode.Append : KvVendorOpcode.Store;
+    } else {
+      opcode = KvOpcode.Store;
+      if (o.append) options |= KvOption.Append;
+    }
+    const zb = set === 'nvmevirt' && o.zeroBasedKeyLength === true;
+    const sqe = encodeSqe({ ...kvSqeFields(set, { opcode, nsid, key, cdw10: value.length, options, zeroBasedKeyLength: zb }), cid: 0 });
+    const r = await this.ioQueue(o.qid).submit(sqe, value.length > 0 ? { data: value } : undefined);
+    check(r, 'KV Store');
+  }
+
+  /**
+   * Retrieve the value of `key`: `bufferSize` bytes at most (default: 64 KiB, and again with the
+   * full size if the value is larger). `size` is the full value size the device reports.
+   */
+  async kvRetrieve(nsid: number, key: Buffer, o: KvOptions & { bufferSize?: number } = {}): Promise<{ value: Buffer; size: number }> {
+    const set = o.commandSet ?? 'nvmevirt';
+    const opcode = set === 'nvmevirt' ? KvVendorOpcode.Retrieve : KvOpcode.Retrieve;
+    const get = async (len: number): Promise<{ value: Buffer; size: number }> => {
+      const sqe = encodeSqe({ ...kvSqeFields(set, { opcode, nsid, key, cdw10: len, zeroBasedKeyLength: set === 'nvmevirt' && o.zeroBasedKeyLength === true }), cid: 0 });
+      const r = await this.ioQueue(o.qid).submit(sqe, len > 0 ? { readLength: len } : undefined);
+      check(r, 'KV Retrieve');
+      const size = r.cqe.dw0 >>> 0;
+      return { value: (r.data ?? Buffer.alloc(0)).subarray(0, Math.min(size, len)), size };
+    };
+    const first = await get(o.bufferSize ?? 65536);
+    if (o.bufferSize !== undefined || first.size <= first.value.length) return first;
+    return get(first.size);
+  }
+
+  /**
+   * Delete `key`; a missing key fails with Key Does Not Exist (vendor: the check-exist option, and
+   * the vendor status 310h; every vendor-layout error is one of the Status.KvVendor* codes).
+   */
+  async kvDelete(nsid: number, key: Buffer, o: KvOptions = {}): Promise<void> {
+    const set = o.commandSet ?? 'nvmevirt';
+    const f = set === 'nvmevirt'
+      ? kvSqeFields(set, { opcode: KvVendorOpcode.Delete, nsid, key, options: KvOption.VendorDeleteCheckExist, zeroBasedKeyLength: o.zeroBasedKeyLength === true })
+      : kvSqeFields(set, { opcode: KvOpcode.Delete, nsid, key });
+    const r = await this.ioQueue(o.qid).submit(encodeSqe({ ...f, cid: 0 }));
+    check(r, 'KV Delete');
+  }
+
+  /**
+   * Vendor batch (85h, nvmevirt layout): up to 8 stores (`value` given) and deletes (`value`
+   * omitted) in one command, applied in order; resolves with how many were applied (all, or it
+   * throws with the status of the first that failed).
+   */
+  async kvBatch(nsid: number, ops: readonly { key: Buffer; value?: Buffer; mustNotExist?: boolean }[], o: QidOption = {}): Promise<number> {
+    const data = encodeKvBatch(
+      ops.map((op) => ({
+        opcode: op.value === undefined ? KvVendorOpcode.Delete : KvVendorOpcode.Store,
+        key: op.key,
+        value: op.value ?? Buffer.alloc(0),
+        option: op.mustNotExist ? 0x02 : 0,
+      })),
+    );
+    const sqe = encodeSqe({ opcode: KvVendorOpcode.Batch, nsid, cdw10: data.length / 4, cdw11: ops.length, cid: 0 });
+    const r = await this.ioQueue(o.qid).submit(sqe, { data });
+    check(r, 'KV Batch');
+    return r.cqe.dw0 >>> 0;
+  }
+
+  /** Does `key` exist? (Key Does Not Exist -> false; other statuses throw.) */
+  async kvExists(nsid: number, key: Buffer, o: KvOptions = {}): Promise<boolean> {
+    const set = o.commandSet ?? 'nvmevirt';
+    const opcode = set === 'nvmevirt' ? KvVendorOpcode.Exist : KvOpcode.Exist;
+    const zb = set === 'nvmevirt' && o.zeroBasedKeyLength === true;
+    const r = await this.ioQueue(o.qid).submit(encodeSqe({ ...kvSqeFields(set, { opcode, nsid, key, zeroBasedKeyLength: zb }), cid: 0 }));
+    const sc = r.cqe.status & 0x7ff;
+    if (sc === (Status.KvKeyDoesNotExist & 0x7ff) || sc === (Status.KvVendorKeyNotExist & 0x7ff)) return false;
+    check(r, 'KV Exist');
+    return true;
+  }
+
+  /**
+   * Keys from `start` on (nvme-kv: List 06h; default from the first key), or with a `prefix`
+   * (nvmevirt: iterate request/read/close). At most `max` keys (default all).
+   */
+  async kvList(nsid: number, o: KvOptions & { start?: Buffer; prefix?: Buffer; max?: number; bufferSize?: number } = {}): Promise<Buffer[]> {
+    const set = o.commandSet ?? 'nvmevirt';
+    const max = o.max ?? Infinity;
+    const bufferSize = o.bufferSize ?? 65536;
+    const q = this.ioQueue(o.qid);
+    const out: Buffer[] = [];
+    if (set === 'nvme-kv') {
+      let start: Buffer | null = o.start ?? Buffer.alloc(0);
+      while (start !== null) {
+        const sqe = encodeSqe({ ...kvSqeFields(set, { opcode: KvOpcode.List, nsid, key: start, cdw10: bufferSize }), cid: 0 });
+        const r = await q.submit(sqe, { readLength: bufferSize });
+        check(r, 'KV List');
+        const keys = decodeKvList(r.data!);
+        if (keys.length === 0) return out;
+        for (const k of keys) {
+          if (o.prefix && !k.subarray(0, o.prefix.length).equals(o.prefix)) return out;
+          out.push(k);
+          if (out.length >= max) return out;
+        }
+        start = keyAfter(keys[keys.length - 1]!);
+      }
+      return out;
+    }
+    const prefix = o.prefix ?? Buffer.alloc(0);
+    const open = await q.submit(encodeSqe({ ...kvSqeFields(set, { opcode: KvVendorOpcode.IterRequest, nsid, key: prefix, options: KvOption.VendorIterOpen }), cid: 0 }));
+    check(open, 'KV Iterate open');
+    const handle = open.cqe.dw0 >>> 0;
+    try {
+      for (;;) {
+        const r = await q.submit(encodeSqe({ opcode: KvVendorOpcode.IterRead, nsid, cdw10: handle, cid: 0 }), { readLength: bufferSize });
+        check(r, 'KV Iterate read');
+        const keys = decodeIterRead(r.data!);
+        for (const k of keys) {
+          if (o.start && Buffer.compare(k, o.start) < 0) continue;
+          out.push(k);
+          if (out.length >= max) return out;
+        }
+        if (keys.length === 0) return out;
+      }
+    } finally {
+      await q.submit(encodeSqe({ ...kvSqeFields(set, { opcode: KvVendorOpcode.IterRequest, nsid, key: Buffer.alloc(0), cdw10: handle, options: KvOption.VendorIterClose }), cid: 0 }));
+    }
+  }
+
   // ---- teardown ----
 
   /**
@@ -460,6 +603,17 @@ export class NvmeHost {
     this.stopKeepAlive();
     await Promise.all([this.admin.close(), ...this.ioQueues.map((q) => q.close())]);
   }
+}
+
+/** The smallest key greater than `k` in byte order (shorter first on a common prefix); null if none. */
+export function keyAfter(k: Buffer): Buffer | null {
+  if (k.length < KV_MAX_KEY_LENGTH) return Buffer.concat([k, Buffer.alloc(1)]);
+  let n = k.length;
+  while (n > 0 && k[n - 1] === 0xff) n--;
+  if (n === 0) return null;
+  const next = Buffer.from(k.subarray(0, n));
+  next[n - 1]!++;
+  return next;
 }
 
 function check(r: SubmitResult, what: string): void {

@@ -7,6 +7,7 @@ import { Registry } from 'prom-client';
 import type { Namespace } from '../controller/namespace.js';
 import type { Target } from '../controller/target.js';
 import type { DeviceEngine } from '../devices/engine/engine.js';
+import type { KvStats } from '../devices/kv/kv-store.js';
 import { PduType } from '../protocol/constants.js';
 import { VERSION } from '../version.js';
 import { LATENCY_BUCKETS_S, type LatencyHistogram } from './latency-histogram.js';
@@ -150,6 +151,21 @@ export function createMetricsRegistry(src: MetricsSources): Registry {
   perFtl('ftl_write_amplification', 'gauge', 'Media bytes written / host bytes written since start (rate() of the two counters gives it over a window).', (c) =>
     c.hostWrittenBytes > 0 ? (c.mediaWrittenUserBytes + c.mediaWrittenGcBytes) / c.hostWrittenBytes : undefined,
   );
+
+  // ---- key-value namespaces
+  const kvOf = (ns: Namespace): KvStats | undefined => ns.kv?.stats();
+  add('kv_commands_total', 'counter', 'KV commands completed, by operation (both command layouts).', () => {
+    const out: Sample[] = [];
+    for (const [labels, ns] of namespaces()) {
+      const k = kvOf(ns);
+      if (!k) continue;
+      for (const [op, value] of Object.entries(k.commands)) out.push({ labels: { ...labels, op }, value });
+    }
+    return out;
+  });
+  perNs('kv_keys', 'gauge', 'Keys stored.', (ns) => kvOf(ns)?.keys);
+  perNs('kv_used_bytes', 'gauge', 'Bytes of keys and values stored (deletes and overwrites give space back).', (ns) => kvOf(ns)?.usedBytes);
+  perNs('kv_capacity_bytes', 'gauge', 'Bytes of keys and values the namespace can hold.', (ns) => kvOf(ns)?.capacityBytes);
 
   // ---- transport
   const cnt = t.counters;

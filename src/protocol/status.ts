@@ -49,6 +49,20 @@ export const Status = {
   ConnectRestartDiscovery: s(1, 0x83),
   ConnectInvalidHost: s(1, 0x84),
   AttemptedWriteToReadOnlyRange: s(1, 0x82),
+  // Key Value Command Set specific (SCT 1)
+  KvInvalidValueSize: s(1, 0x85),
+  KvInvalidKeySize: s(1, 0x86),
+  KvKeyDoesNotExist: s(1, 0x87),
+  KvUnrecoveredError: s(1, 0x88),
+  KvKeyExists: s(1, 0x89),
+  // NVMeVirt / Samsung KV-SSD vendor statuses (SCT 3, no DNR: Samsung's KV SDK compares the
+  // status field to these exact values; NVMeVirt answers 310h for a missing key)
+  KvVendorValueLengthInvalid: s(3, 0x01, false),
+  KvVendorKeyLengthInvalid: s(3, 0x03, false),
+  KvVendorKeyNotExist: s(3, 0x10, false),
+  KvVendorCapacityExceeded: s(3, 0x12, false),
+  KvVendorKeyExists: s(3, 0x80, false),
+  KvVendorIterateFailed: s(3, 0x94, false),
   // Media and data integrity errors (SCT 2)
   WriteFault: s(2, 0x80),
   UnrecoveredReadError: s(2, 0x81),

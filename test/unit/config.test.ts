@@ -367,19 +367,60 @@ describe('validateTopology', () => {
     ]);
   });
 
-  it('accepts params only for the zns and kv emulation types (nvm and conv have explicit keys)', () => {
-    for (const type of ['zns', 'kv']) {
-      const t = validateTopology(
-        topo((x) => (x.subsystems[0].namespaces[0].emulation = { type, capacity: '1MiB', params: { a: 1 } })),
-      );
-      expect(t.subsystems[0]!.namespaces[0]!.emulation).toMatchObject({ type, params: { a: 1 } });
-    }
+  it('accepts params only for the zns emulation type (nvm, conv and kv have explicit keys)', () => {
+    const t = validateTopology(topo((x) => (x.subsystems[0].namespaces[0].emulation = { type: 'zns', capacity: '1MiB', params: { a: 1 } })));
+    expect(t.subsystems[0]!.namespaces[0]!.emulation).toMatchObject({ type: 'zns', params: { a: 1 } });
     const errs = issues(() => validateTopology(topo((x) => (x.subsystems[0].namespaces[0].emulation.params = {}))));
     expect(errs).toEqual([{ path: 'subsystems[0].namespaces[0].emulation.params', message: 'unknown key' }]);
-    const conv = issues(() =>
-      validateTopology(topo((x) => (x.subsystems[0].namespaces[0].emulation = { type: 'conv', capacity: '1MiB', params: {} }))),
+    for (const type of ['conv', 'kv']) {
+      const e = issues(() => validateTopology(topo((x) => (x.subsystems[0].namespaces[0].emulation = { type, capacity: '1MiB', params: {} }))));
+      expect(e).toEqual([{ path: 'subsystems[0].namespaces[0].emulation.params', message: 'unknown key' }]);
+    }
+  });
+
+  it('kv: command_set defaults to nvmevirt, keys are validated with exact paths, all at once', () => {
+    const t = validateTopology(topo((x) => (x.subsystems[0].namespaces[0].emulation = { type: 'kv', preset: 'kv-prototype', capacity: '64MiB' })));
+    expect(t.subsystems[0]!.namespaces[0]!.emulation).toEqual({
+      type: 'kv',
+      preset: 'kv-prototype',
+      capacity: 64 * 2 ** 20,
+      lba_size: 512,
+      command_set: 'nvmevirt',
+      vendor_key_length: 'bytes',
+    });
+    const t2 = validateTopology(
+      topo((x) => (x.subsystems[0].namespaces[0].emulation = { type: 'kv', capacity: '64MiB', command_set: 'nvme-kv', index_ns: 0, write_buffer_size: '2MiB' })),
     );
-    expect(conv).toEqual([{ path: 'subsystems[0].namespaces[0].emulation.params', message: 'unknown key' }]);
+    expect(t2.subsystems[0]!.namespaces[0]!.emulation).toMatchObject({ command_set: 'nvme-kv', index_ns: 0, write_buffer_size: 2 * 2 ** 20 });
+    const errs = issues(() =>
+      validateTopology(
+        topo(
+          (x) =>
+            (x.subsystems[0].namespaces[0].emulation = {
+              type: 'kv',
+              capacity: '64MiB',
+              command_set: 'samsung',
+              vendor_key_length: 'minus-one',
+              read_latency_ns: 5,
+              channels: 0,
+              flash_page_size: '6KiB',
+              index_ns: -1,
+            }),
+        ),
+      ),
+    );
+    const P = 'subsystems[0].namespaces[0].emulation';
+    expect(errs).toEqual(
+      expect.arrayContaining([
+        { path: `${P}.command_set`, message: 'must be one of nvmevirt, nvme-kv' },
+        { path: `${P}.vendor_key_length`, message: 'must be one of bytes, zero-based' },
+        { path: `${P}.read_latency_ns`, message: 'unknown key' },
+        { path: `${P}.channels`, message: 'must be >= 1' },
+        { path: `${P}.flash_page_size`, message: 'must be a multiple of 4 KiB (4096 bytes)' },
+        { path: `${P}.index_ns`, message: 'must be >= 0' },
+      ]),
+    );
+    expect(errs).toHaveLength(6);
   });
 
   it('reports duplicates, NQN problems and cntlid range', () => {

@@ -39,10 +39,10 @@ describe('presets', () => {
     expect(p.params.erase_latency_ns).toBe(3_500_000); // NVMeVirt: 0
   });
 
-  it('zns and kv presets are data for their issues', () => {
+  it('zns presets are data for their issue; the kv preset feeds the kv model', () => {
     expect(ZNS_PRESETS['wd-zn540']!.params).toMatchObject({ channels: 8, luns_per_channel: 4, oneshot_page_size: 96 * 1024, zone_size: 2 * GiB, program_latency_ns: 561_000 });
     expect(ZNS_PRESETS['zns-prototype']!.params).toMatchObject({ luns_per_channel: 16, zone_size: 32 * 1024 ** 2, write_early_completion: false });
-    expect(KV_PRESETS['kv-prototype']).toMatchObject({ mdts: 5, lba_size: 512, params: { cell_type: 'mlc' } });
+    expect(KV_PRESETS['kv-prototype']).toMatchObject({ mdts: 5, lba_size: 512, cell_type: 'mlc', params: { channels: 8, nand_read_ns: 29_760, program_latency_ns: 185_000 } });
     const r = resolveEmulation(validateEmulation({ type: 'zns', preset: 'wd-zn540', capacity: '4GiB', params: { zone_size: 1 } }));
     expect(r.params).toMatchObject({ zone_size: 1, channels: 8 });
     expect(() => createModel(r)).toThrow(/no device model yet/);
