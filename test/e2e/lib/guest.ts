@@ -24,13 +24,14 @@ interface RunResult {
   output: string;
 }
 
-function run(cmd: string, args: string[], opts: { echo?: boolean } = {}): Promise<RunResult> {
+function run(cmd: string, args: string[], opts: { echo?: boolean; onOutput?: (text: string) => void } = {}): Promise<RunResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(cmd, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     const chunks: Buffer[] = [];
     const collect = (b: Buffer): void => {
       chunks.push(b);
       if (opts.echo) process.stderr.write(b);
+      opts.onOutput?.(b.toString('utf8'));
     };
     child.stdout.on('data', collect);
     child.stderr.on('data', collect);
@@ -62,10 +63,11 @@ export interface GuestResult {
 }
 
 /**
- * Boots the Linux host and runs `script` (a /bin/sh script, busybox ash) as /test.sh.
+ * Boots the Linux host and runs `script` (a /bin/sh script, busybox ash) as /test.sh; `onOutput`
+ * sees the console as it comes (to act on markers the script prints).
  * Set E2E_GUEST_ECHO=1 to stream the console to stderr while it runs.
  */
-export async function runGuest(script: string, timeoutS: number): Promise<GuestResult> {
+export async function runGuest(script: string, timeoutS: number, onOutput?: (text: string) => void): Promise<GuestResult> {
   await ensureHost();
   const dir = await mkdtemp(join(tmpdir(), 'nvmf-emu-guest-'));
   const file = join(dir, 'test.sh');
@@ -73,7 +75,7 @@ export async function runGuest(script: string, timeoutS: number): Promise<GuestR
   await writeFile(file, body, { mode: 0o755 });
   const started = Date.now();
   try {
-    const r = await run(RUN_GUEST, [file, String(timeoutS)], { echo: process.env.E2E_GUEST_ECHO === '1' });
+    const r = await run(RUN_GUEST, [file, String(timeoutS)], { echo: process.env.E2E_GUEST_ECHO === '1', ...(onOutput ? { onOutput } : {}) });
     const output = r.output.replace(/\r/g, '');
     const m = /===TEST-EXIT=(\d+)===/.exec(output);
     return { output, exitCode: m ? Number(m[1]) : null, qemuStatus: r.code, durationMs: Date.now() - started };

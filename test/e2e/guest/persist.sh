@@ -1,0 +1,56 @@
+# Guest part of test/e2e/persist.test.ts (busybox sh inside the Linux host). Prepended by the test:
+#   TGT PORT NQN SIZE_MB
+# A file-backed conv namespace: fio writes it (ending with a Flush), the daemon is killed with
+# SIGKILL and started again while the host stays connected (it reconnects by itself), fio verifies;
+# then a clean restart (SIGTERM) and a second verification.
+
+step() {
+  _n=$1; shift
+  echo "===BEGIN $_n==="
+  ( set -e; "$@" ) 2>&1
+  _rc=$?
+  echo "===STEP $_n rc=$_rc==="
+  [ $_rc -ne 0 ] && { echo "===DMESG $_n==="; dmesg | grep -i nvme | tail -40; echo "===END-DMESG==="; }
+  return 0
+}
+
+dev_wait() {
+  _i=0
+  while [ $_i -lt 40 ]; do
+    for n in /sys/block/nvme*n1; do
+      [ -e "$n" ] && { echo "/dev/$(basename "$n")"; return 0; }
+    done
+    sleep 0.5; _i=$((_i + 1))
+  done
+  return 1
+}
+
+# The controller leaves "live" (target gone) and comes back to it (reconnected), within 120 s.
+relive() {
+  _s=/sys/class/nvme/$CTRLNAME/state
+  _seen=0; _i=0
+  while [ $_i -lt 240 ]; do
+    _st=$(cat "$_s")
+    [ "$_st" != live ] && _seen=1
+    [ $_seen = 1 ] && [ "$_st" = live ] && { echo "reconnected after $((_i / 2)) s"; return 0; }
+    sleep 0.5; _i=$((_i + 1))
+  done
+  echo "state: $(cat "$_s") (seen non-live: $_seen)"; return 1
+}
+
+FIO="fio --name=persist --ioengine=libaio --direct=1 --rw=write --bs=64k --iodepth=8 --size=${SIZE_MB}M --verify=crc32c --verify_fatal=1"
+
+# Reconnect quickly and keep trying for a while: the target restarts under the host.
+step connect nvme connect -t tcp -a "$TGT" -s "$PORT" -n "$NQN" --reconnect-delay=1 --ctrl-loss-tmo=300
+DEV=$(dev_wait)
+CTRLNAME=$(basename "$DEV" | sed 's/n1$//')
+
+step write $FIO --filename="$DEV" --do_verify=0 --end_fsync=1
+echo "===KILL-NOW==="
+step reconnect-after-kill relive
+step verify-after-kill $FIO --filename="$DEV" --verify_only
+echo "===RESTART-NOW==="
+step reconnect-after-restart relive
+step verify-after-restart $FIO --filename="$DEV" --verify_only
+step disconnect nvme disconnect -n "$NQN"
+echo "===E2E-PERSIST-END==="
