@@ -292,7 +292,7 @@ const hasVendorKv = (ctrl: Controller): boolean => [...ctrl.subsys.namespaces.va
 
 function smartLog(ctrl: Controller, nsid: number): Buffer {
   const nss = nsid === NSID_ALL || nsid === 0 ? [...ctrl.subsys.namespaces.values()] : [ctrl.subsys.namespaces.get(nsid)!];
-  let br = 0n, bw = 0n, rc = 0n, wc = 0n, busyMs = 0;
+  let br = 0n, bw = 0n, rc = 0n, wc = 0n, busyMs = 0, mediaErrors = 0;
   // Wear comes from the device models (mirrored from their workers); data units and command
   // counts are the host's view, kept here. Across namespaces: the most worn, the least spare.
   let percentageUsed = 0, availableSpare = 100;
@@ -302,6 +302,7 @@ function smartLog(ctrl: Controller, nsid: number): Buffer {
     rc += BigInt(ns.stats.readCommands);
     wc += BigInt(ns.stats.writeCommands);
     busyMs += ns.stats.busyMs;
+    mediaErrors += ns.stats.mediaErrors;
     const c = ns.counters();
     percentageUsed = Math.max(percentageUsed, c.percentageUsed);
     availableSpare = Math.min(availableSpare, c.availableSpare);
@@ -323,7 +324,7 @@ function smartLog(ctrl: Controller, nsid: number): Buffer {
     powerCycles: 1n,
     powerOnHours: BigInt(Math.floor(uptimeMs / 3_600_000)),
     unsafeShutdowns: 0n,
-    mediaErrors: 0n,
+    mediaErrors: BigInt(mediaErrors),
     errorLogEntries: ctrl.errorCount,
   });
 }

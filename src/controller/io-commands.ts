@@ -15,6 +15,7 @@ import { SqeOff } from '../protocol/sqe.js';
 import { Status } from '../protocol/status.js';
 import type { Controller } from './controller.js';
 import { executeKv, KV_NOT_HANDLED } from './kv-commands.js';
+import type { FaultInjector } from '../devices/fault-injector.js';
 import type { Namespace } from './namespace.js';
 import { ASYNC, type NvmeRequest } from './request.js';
 
@@ -45,6 +46,7 @@ export function executeIo(ctrl: Controller, req: NvmeRequest): number {
       const slba = sqe.readUInt32LE(SqeOff.cdw10) + sqe.readUInt32LE(SqeOff.cdw11) * TWO32;
       const nlb = (sqe.readUInt32LE(SqeOff.cdw12) & 0xffff) + 1;
       if (slba + nlb > ns.nlb) return Status.LbaOutOfRange;
+      if (ns.faults !== null) return rwWithFaults(ns, ns.faults, req, slba, nlb);
       return rw(ns, req, slba, nlb);
     }
     case NvmOpcode.Flush:
@@ -55,6 +57,30 @@ export function executeIo(ctrl: Controller, req: NvmeRequest): number {
       return dsm(ns, req);
     default:
       return Status.InvalidOpcode;
+  }
+}
+
+/** A command on a namespace with injected faults (src/devices/fault-injector.ts). */
+function rwWithFaults(ns: Namespace, faults: FaultInjector, req: NvmeRequest, slba: number, nlb: number): number {
+  const write = req.opcode === NvmOpcode.Write || req.opcode === NvmOpcode.WriteZeroes;
+  const hit = faults.match(write, slba, nlb);
+  if (faults.size === 0) ns.faults = null; // the last one was used up: back to the plain path
+  if (hit === null) return rw(ns, req, slba, nlb);
+  switch (hit.fault.type) {
+    case 'read_error':
+    case 'write_error':
+      // Nothing read or written; the error log gets the first failing LBA, SMART a media error.
+      ns.stats.mediaErrors++;
+      req.errorLba = hit.lba;
+      return hit.fault.type === 'read_error' ? Status.UnrecoveredReadError : Status.WriteFault;
+    default: {
+      // Slow I/O: the command starts late (timer precision: ms, enough for "a slow device").
+      setTimeout(() => {
+        const st = rw(ns, req, slba, nlb);
+        if (st !== ASYNC) req.complete(st);
+      }, hit.fault.delay_ms);
+      return ASYNC;
+    }
   }
 }
 

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import type { BlockDevice } from '../devices/block-device.js';
 import type { NamespaceModel } from '../devices/engine/engine.js';
 import { emptyCounters } from '../devices/engine/layout.js';
+import type { FaultInjector } from '../devices/fault-injector.js';
 import type { KvStore } from '../devices/kv/kv-store.js';
 import { ModelOp, type ModelCounters, type TimingParams } from '../devices/model.js';
 import { LatencyHistogram } from '../metrics/latency-histogram.js';
@@ -47,6 +48,8 @@ export class NamespaceStats {
   readonly mediaWriteLatency = new LatencyHistogram();
   /** I/O commands received and not yet completed. */
   ioNow = 0;
+  /** Unrecovered read errors and write faults returned (injected faults); SMART media errors. */
+  mediaErrors = 0;
   readCommands = 0;
   writeCommands = 0;
   bytesRead = 0;
@@ -62,6 +65,13 @@ export class NamespaceStats {
     for (const h of [this.readLatency, this.writeLatency, this.mediaReadLatency, this.mediaWriteLatency]) h.reset();
     this.readCommands = this.writeCommands = this.bytesRead = this.bytesWritten = 0;
     this.flushes = this.discards = this.bytesDiscarded = this.errors = this.busyMs = 0;
+  }
+
+  /** Plain numbers for the admin API: counters, and count / mean / p50 / p99 (seconds) per histogram. */
+  toJSON(): Record<string, unknown> {
+    const h = (x: LatencyHistogram): Record<string, number> => ({ count: x.count, mean_s: x.count ? x.sum / x.count : 0, p50_s: x.quantile(0.5) || 0, p99_s: x.quantile(0.99) || 0 });
+    const { readLatency, writeLatency, mediaReadLatency, mediaWriteLatency, ...counters } = this;
+    return { ...counters, latency: { read: h(readLatency), write: h(writeLatency), media_read: h(mediaReadLatency), media_write: h(mediaWriteLatency) } };
   }
 
   /** A model op completed after `seconds` of modelled device time (called by the engine). */
@@ -80,6 +90,8 @@ export class Namespace {
    * completes at once, counters stay at zero). Data stays in `device` on this thread either way.
    */
   model: NamespaceModel | null = null;
+  /** Injected media faults (admin API); null = none, and nothing on the I/O path checks for them. */
+  faults: FaultInjector | null = null;
   /**
    * Command set identifier the namespace reports (Identify CNS 03h/05h/07h, effects log): by
    * default the one of its device kind (as Controller.csiFor); a kv namespace with the vendor

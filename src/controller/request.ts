@@ -15,6 +15,8 @@ export interface NvmeRequest {
   readonly dataLength: number;
   /** Host-to-controller data (in-capsule or gathered by R2T), exactly dataLength bytes. */
   readonly data: Buffer | null;
+  /** LBA for the error log entry of a failed command (0 = none). */
+  errorLba: number;
   /** Completion dwords 0 and 1. */
   result0: number;
   result1: number;

@@ -2,6 +2,7 @@
 // /proc/nvmev/read_latency, write_latency and slot) and the device's counters.
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Namespace } from '../controller/namespace.js';
+import { FAULT_TYPES, FaultInjector, type FaultType } from '../devices/fault-injector.js';
 import type { Target } from '../controller/target.js';
 
 export const API_PREFIX = '/api/v1';
@@ -69,6 +70,55 @@ export function registerNamespaceApi(app: FastifyInstance, target: Target): void
   app.get<{ Params: NsParams }>(`${API_PREFIX}/subsystems/:nqn/namespaces/:nsid/stats`, async (req, reply) => {
     const ns = findNamespace(target, req.params, reply);
     if (!ns) return reply;
-    return { host: { ...ns.stats }, device: ns.counters(), ...(ns.kv !== null ? { kv: ns.kv.stats() } : {}) };
+    return { host: ns.stats.toJSON(), device: ns.counters(), ...(ns.kv !== null ? { kv: ns.kv.stats() } : {}) };
+  });
+
+  // ---- injected media faults (src/devices/fault-injector.ts)
+  const faultsPath = `${API_PREFIX}/subsystems/:nqn/namespaces/:nsid/faults`;
+  app.get<{ Params: NsParams }>(faultsPath, async (req, reply) => {
+    const ns = findNamespace(target, req.params, reply);
+    if (!ns) return reply;
+    return ns.faults?.list() ?? [];
+  });
+
+  app.post<{ Params: NsParams; Body: unknown }>(faultsPath, async (req, reply) => {
+    const ns = findNamespace(target, req.params, reply);
+    if (!ns) return reply;
+    const b = req.body as Record<string, unknown> | null;
+    const bad = (field: string, message: string): FastifyReply => reply.code(400).send({ error: 'invalid', field, message });
+    if (typeof b !== 'object' || b === null || Array.isArray(b)) return bad('', 'body must be a JSON object');
+    for (const k of Object.keys(b)) if (!['type', 'slba', 'nlb', 'count', 'delay_ms'].includes(k)) return bad(k, 'unknown key');
+    if (!(FAULT_TYPES as readonly unknown[]).includes(b.type)) return bad('type', `must be one of ${FAULT_TYPES.join(', ')}`);
+    const int = (k: string, min: number, max: number, dflt?: number): number | FastifyReply => {
+      const v = b[k] ?? dflt;
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) return bad(k, `must be an integer from ${min} to ${max}`);
+      return v;
+    };
+    const slba = int('slba', 0, ns.nlb - 1);
+    if (typeof slba !== 'number') return slba;
+    const nlb = int('nlb', 1, ns.nlb - slba, 1);
+    if (typeof nlb !== 'number') return nlb;
+    const count = int('count', 0, 2 ** 31, 0);
+    if (typeof count !== 'number') return count;
+    const slow = b.type === 'slow_read' || b.type === 'slow_write';
+    const delay = int('delay_ms', slow ? 1 : 0, 600_000, slow ? undefined : 0);
+    if (typeof delay !== 'number') return delay;
+    ns.faults ??= new FaultInjector();
+    return reply.code(201).send(ns.faults.add({ type: b.type as FaultType, slba, nlb, count, delay_ms: delay }));
+  });
+
+  app.delete<{ Params: NsParams & { id: string } }>(`${faultsPath}/:id`, async (req, reply) => {
+    const ns = findNamespace(target, req.params, reply);
+    if (!ns) return reply;
+    if (!ns.faults?.remove(Number(req.params.id))) return reply.code(404).send({ error: 'not found', field: 'id', message: `no fault ${req.params.id}` });
+    if (ns.faults.size === 0) ns.faults = null; // back to the plain I/O path
+    return reply.code(204).send();
+  });
+
+  app.delete<{ Params: NsParams }>(faultsPath, async (req, reply) => {
+    const ns = findNamespace(target, req.params, reply);
+    if (!ns) return reply;
+    ns.faults = null;
+    return reply.code(204).send();
   });
 }

@@ -489,7 +489,7 @@ export class TcpQueue implements ConnectableQueue {
       return;
     }
     const ctrl = this.ctrl;
-    if (status !== Status.Success && ctrl !== null && status !== Status.AbortSqDeleted) ctrl.recordError(req, status);
+    if (status !== Status.Success && ctrl !== null && status !== Status.AbortSqDeleted) ctrl.recordError(req, status, BigInt(req.errorLba));
     if (status === Status.Success && req.c2hLength > 0) this.sendC2HData(req);
     const hd = this.hdgst ? DIGEST_SIZE : 0;
     const b = Buffer.allocUnsafe(PduHlen.CapsuleResp + hd);

@@ -34,6 +34,7 @@ export class TcpRequest implements NvmeRequest {
   pooled: Buffer | null = null;
   /** Status decided before execution (bad SGL, wrong in-capsule length...), applied once data is in. */
   earlyStatus = 0;
+  errorLba = 0;
   /** When the capsule arrived (performance.now(), ms) and whose I/O it is: latency metrics. */
   t0 = 0;
   nsStats: NamespaceStats | null = null;
@@ -57,6 +58,7 @@ export class TcpRequest implements NvmeRequest {
     this.received = 0;
     this.digestError = false;
     this.earlyStatus = 0;
+    this.errorLba = 0;
     this.nsStats = null;
     this.state = ReqState.Free;
   }
