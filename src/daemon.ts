@@ -10,6 +10,7 @@ import { DEFAULT_LIMITS, Target, type PortRuntime, type TargetLimits } from './c
 import type { BlockDevice } from './devices/block-device.js';
 import { DeviceEngine, EngineInitError, type EngineOptions, type NamespaceModelSpec } from './devices/engine/engine.js';
 import { KvStore } from './devices/kv/kv-store.js';
+import type { MemoryBudget } from './devices/memory-budget.js';
 import { discardModelSnapshot, readModelSnapshot, writeModelSnapshot } from './devices/model-snapshot.js';
 import { NvmDevice } from './devices/nvm-device.js';
 import { startAdminServer } from './http/admin-server.js';
@@ -109,7 +110,10 @@ export class Daemon {
   }
 
   private async saveNamespace(nqn: string, nc: NamespaceConfig, ns: Namespace): Promise<void> {
-    if (!ns.device.persistent || !nc.device.path) return;
+    if (!ns.device.persistent || !nc.device.path) {
+      await ns.device.close(); // memory-backed: its data goes, and its memory back to the budget
+      return;
+    }
     try {
       const state = ns.model?.available && !ns.model.removed ? await ns.model.exportState() : null;
       if (state) writeModelSnapshot(nc.device.path, state);
@@ -257,7 +261,7 @@ export class Daemon {
     const under = (p: string): string => (at && p ? `${at}.${p}` : at || p);
     let dev: BlockDevice;
     try {
-      dev = createDevice(nc);
+      dev = createDevice(nc, this.target.memory);
     } catch (err) {
       if (err instanceof ConfigError) throw new ConfigError(err.errors.map((e) => ({ ...e, path: under(e.path) })));
       throw err;
@@ -387,13 +391,13 @@ function syncHosts(running: Topology, next: Topology): void {
 }
 
 /** The namespace's data store; its timing is the device model's, on the engine. */
-export function createDevice(cfg: NamespaceConfig): BlockDevice {
+export function createDevice(cfg: NamespaceConfig, budget?: MemoryBudget): BlockDevice {
   const e = cfg.emulation;
   switch (e.type) {
     case 'nvm':
     case 'conv':
       try {
-        return new NvmDevice({ capacityBytes: e.capacity, lbaSize: e.lba_size, kind: e.type, ...(cfg.device.path ? { path: cfg.device.path } : {}) });
+        return new NvmDevice({ capacityBytes: e.capacity, lbaSize: e.lba_size, kind: e.type, ...(cfg.device.path ? { path: cfg.device.path } : {}), ...(budget ? { budget } : {}) });
       } catch (err) {
         throw new ConfigError([{ path: 'device.path', message: (err as Error).message }]);
       }
@@ -478,7 +482,7 @@ export function buildTarget(topology: Topology, log: Logger, limits: TargetLimit
     sc.namespaces.forEach((nc, ni) => {
       let dev: BlockDevice;
       try {
-        dev = createDevice(nc);
+        dev = createDevice(nc, target.memory);
       } catch (err) {
         if (err instanceof ConfigError) {
           throw new ConfigError(err.errors.map((e) => ({ ...e, path: `subsystems[${si}].namespaces[${ni}].${e.path}` })));

@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { pino } from 'pino';
 import { ConfigError } from '../config/errors.js';
 import { loadConfig } from '../config/settings.js';
+import { parseSize } from '../config/size.js';
 import { startDaemon, type Daemon } from '../daemon.js';
 import { DISCOVERY_NQN } from '../protocol/constants.js';
 import { registerKvCommand } from './kv.js';
@@ -27,6 +28,12 @@ async function serve(argv: string[]): Promise<void> {
       logger: log,
       http: settings.http,
       metrics: settings.metrics,
+      limits: {
+        maxConnections: settings.limits.max_connections,
+        maxControllers: settings.limits.max_controllers,
+        maxQueueSize: settings.limits.max_queue_size,
+        maxMemoryBytes: parseSize(settings.limits.max_memory),
+      },
       advertiseAddress: settings.advertise_address,
       engine: { workers: settings.workers },
     });

@@ -16,6 +16,7 @@ import { isIP } from 'node:net';
 import convict from 'convict';
 import { DEFAULT_TOPOLOGY } from './default-topology.js';
 import { ConfigError, joinPath, type ConfigIssue } from './errors.js';
+import { parseSize } from './size.js';
 import { validateTopology, type Topology } from './topology.js';
 
 export { ConfigError, type ConfigIssue } from './errors.js';
@@ -31,6 +32,8 @@ export interface Settings {
   http: { address: string; port: number; enabled: boolean; token: string };
   /** Prometheus metrics on /metrics, and the per-command latency accounting behind them. */
   metrics: { enabled: boolean };
+  /** Resource limits; max_memory is bytes or a size string ("16GiB"), 0 = unlimited. */
+  limits: { max_connections: number; max_controllers: number; max_queue_size: number; max_memory: number | string };
   /** Worker count; 0 = automatic. */
   workers: number;
   /** Address put in discovery log entries instead of the listener address; "" = use the listener's. */
@@ -65,6 +68,27 @@ const FORMATS: convict.Format[] = [
     name: 'nvmf-emu-nat',
     validate: (v: unknown) => void (!(Number.isSafeInteger(v) && (v as number) >= 0) && fail('must be a non-negative integer')),
     coerce: (v: string) => (/^\s*\d+\s*$/.test(v) ? Number(v) : v),
+  },
+  {
+    name: 'nvmf-emu-positive',
+    validate: (v: unknown) => void (!(Number.isSafeInteger(v) && (v as number) >= 1) && fail('must be a positive integer')),
+    coerce: (v: string) => (/^\s*\d+\s*$/.test(v) ? Number(v) : v),
+  },
+  {
+    name: 'nvmf-emu-queue-size',
+    validate: (v: unknown) => void (!(Number.isSafeInteger(v) && (v as number) >= 2 && (v as number) <= 65536) && fail('must be an integer from 2 to 65536')),
+    coerce: (v: string) => (/^\s*\d+\s*$/.test(v) ? Number(v) : v),
+  },
+  {
+    name: 'nvmf-emu-size',
+    validate: (v: unknown) => {
+      if (typeof v !== 'number' && typeof v !== 'string') fail('must be a byte count or a size such as "16GiB"');
+      try {
+        parseSize(v as number | string);
+      } catch (err) {
+        fail((err as Error).message);
+      }
+    },
   },
   {
     name: 'nvmf-emu-bool',
@@ -135,6 +159,36 @@ const SCHEMA = {
       default: true,
       env: 'NVMF_EMU_METRICS_ENABLED',
       arg: 'metrics-enabled',
+    },
+  },
+  limits: {
+    max_connections: {
+      doc: 'Open NVMe/TCP connections (one per queue); more are refused at accept',
+      format: 'nvmf-emu-positive',
+      default: 4096,
+      env: 'NVMF_EMU_MAX_CONNECTIONS',
+      arg: 'max-connections',
+    },
+    max_controllers: {
+      doc: 'Live controllers across subsystems; more get Connect Controller Busy',
+      format: 'nvmf-emu-positive',
+      default: 1024,
+      env: 'NVMF_EMU_MAX_CONTROLLERS',
+      arg: 'max-controllers',
+    },
+    max_queue_size: {
+      doc: 'Largest I/O queue a host may create (CAP.MQES + 1)',
+      format: 'nvmf-emu-queue-size',
+      default: 1024,
+      env: 'NVMF_EMU_MAX_QUEUE_SIZE',
+      arg: 'max-queue-size',
+    },
+    max_memory: {
+      doc: 'Namespace data held in memory, all namespaces (bytes or e.g. "16GiB"; 0 = unlimited); writes beyond fail with Capacity Exceeded',
+      format: 'nvmf-emu-size',
+      default: 0,
+      env: 'NVMF_EMU_MAX_MEMORY',
+      arg: 'max-memory',
     },
   },
   workers: {

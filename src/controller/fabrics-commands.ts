@@ -56,6 +56,7 @@ export function executeConnect(target: Target, queue: ConnectableQueue, req: Nvm
       return reject(Status.ConnectInvalidParameters, ipoData(ConnectDataOff.cntlid), 'static-cntlid');
     }
     if (sqsize > 4095) return reject(Status.ConnectInvalidParameters, ipoSqe(ConnectOff.sqsize), 'sqsize');
+    if (!subsys.isDiscovery && target.controllerCount >= target.limits.maxControllers) return reject(Status.ConnectControllerBusy, 0, 'controller-limit');
     const cntlid = subsys.allocCntlid();
     if (cntlid < 0) return reject(Status.ConnectControllerBusy, 0, 'no-cntlid');
     const ctrl = new Controller(target, subsys, cntlid, d.hostnqn, d.hostid, kato, queue.portid);

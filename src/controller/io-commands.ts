@@ -98,7 +98,7 @@ function rw(ns: Namespace, req: NvmeRequest, slba: number, nlb: number): number 
       return finish(ns, req, ModelOp.Read, slba, nlb, false, Status.Success);
     case NvmOpcode.Write:
       if (req.dataLength !== bytes || req.data === null) return Status.DataSglLengthInvalid;
-      dev.write(offset, req.data, 0, bytes);
+      if (!dev.write(offset, req.data, 0, bytes)) return Status.CapacityExceeded;
       ns.stats.writeCommands++;
       ns.stats.bytesWritten += bytes;
       if (dev.persistent && fuaOf(req)) return finishDurable(ns, req, ModelOp.Write, slba, nlb, true, Status.Success);

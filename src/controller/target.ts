@@ -4,6 +4,7 @@ import { DISCOVERY_NQN, Disc } from '../protocol/constants.js';
 import type { DiscoveryEntry } from '../protocol/discovery-log.js';
 import type { Controller } from './controller.js';
 import { Subsystem } from './subsystem.js';
+import { MemoryBudget } from '../devices/memory-budget.js';
 import { BufferPool } from '../util/buffer-pool.js';
 
 export interface PortRuntime {
@@ -25,6 +26,12 @@ export interface TargetLimits {
   maxH2CData: number;
   /** Fixed in-capsule data limit of admin and fabrics commands. */
   adminInlineDataSize: number;
+  /** Open NVMe/TCP connections (one per queue); more are refused at accept. */
+  maxConnections: number;
+  /** Live controllers across NVM subsystems; more get Connect Controller Busy. */
+  maxControllers: number;
+  /** Bytes of namespace data held in memory across namespaces; 0 = unlimited. */
+  maxMemoryBytes: number;
 }
 
 export const DEFAULT_LIMITS: TargetLimits = {
@@ -32,6 +39,9 @@ export const DEFAULT_LIMITS: TargetLimits = {
   maxQueueSize: 1024,
   maxH2CData: 128 * 1024,
   adminInlineDataSize: 8192,
+  maxConnections: 4096,
+  maxControllers: 1024,
+  maxMemoryBytes: 0,
 };
 
 export class TransportCounters {
@@ -41,6 +51,8 @@ export class TransportCounters {
   headerDigestErrors = 0;
   dataDigestErrors = 0;
   keepAliveTimeouts = 0;
+  /** Connections refused at accept (limits.max_connections). */
+  connectionsRefused = 0;
   connectRejects = new Map<string, number>();
   /** PDUs by PDU type (index = type byte). */
   readonly pdusReceived = new Float64Array(16);
@@ -72,6 +84,16 @@ export class Target {
     readonly limits: TargetLimits = DEFAULT_LIMITS,
   ) {
     this.bufferPool = new BufferPool(limits.maxTransferSize);
+    this.memory = new MemoryBudget(limits.maxMemoryBytes);
+  }
+  /** Namespace data memory, shared by every namespace's store. */
+  readonly memory: MemoryBudget;
+
+  /** Live controllers of NVM subsystems (discovery controllers do not count). */
+  get controllerCount(): number {
+    let n = 0;
+    for (const s of this.subsystems.values()) n += s.controllers.size;
+    return n;
   }
 
   findSubsystem(nqn: string): Subsystem | undefined {

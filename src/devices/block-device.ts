@@ -9,7 +9,8 @@ export interface BlockDevice {
   /** Bytes of backing memory in use (reported as NUSE). */
   readonly allocatedBytes: number;
   readv(offset: number, length: number, out: Buffer[]): void;
-  write(offset: number, src: Uint8Array, srcOff?: number, length?: number): void;
+  /** False when the daemon's memory budget cannot take the data: nothing was written (Capacity Exceeded). */
+  write(offset: number, src: Uint8Array, srcOff?: number, length?: number): boolean;
   zero(offset: number, length: number): void;
   equals(offset: number, data: Uint8Array): boolean;
   /** Backed by a file: Flush and FUA must wait for durable(). */

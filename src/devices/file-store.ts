@@ -11,7 +11,8 @@
 // the writer snapshots a chunk (copy), writes it, and clears it only if no newer write came in
 // meanwhile. One write per chunk at a time, a few chunks in parallel: the file never sees two
 // writes of one region racing.
-import { closeSync, fdatasync, fstatSync, ftruncateSync, openSync, readSync, write } from 'node:fs';
+import { closeSync, fdatasync, fstatSync, ftruncateSync, openSync, readSync, write, writeSync } from 'node:fs';
+import { UNLIMITED, type MemoryBudget } from './memory-budget.js';
 import { DEFAULT_CHUNK_SIZE } from './sparse-memory-store.js';
 
 const PARALLEL_WRITES = 4;
@@ -42,6 +43,7 @@ export class FileStore {
     readonly path: string,
     readonly capacity: number,
     readonly chunkSize = DEFAULT_CHUNK_SIZE,
+    private readonly budget: MemoryBudget = UNLIMITED,
   ) {
     if ((chunkSize & (chunkSize - 1)) !== 0) throw new Error('chunk size must be a power of two');
     this.zeroes = Buffer.alloc(chunkSize);
@@ -79,14 +81,19 @@ export class FileStore {
     }
     buf.fill(0, got);
     c = buf.equals(this.zeroes) ? null : buf;
+    // Over the memory budget the chunk is read but not cached (the view keeps it alive).
+    if (c !== null && !this.budget.charge(this.chunkSize)) return c;
     if (c !== null) this.allocated += this.chunkSize;
     this.chunks.set(idx, c);
     return c;
   }
 
-  private writable(idx: number): Buffer {
+  /** The cached chunk to write into (allocated if need be), or null when the budget is spent. */
+  private writable(idx: number): Buffer | null {
     let c = this.load(idx);
+    if (c !== null && !this.chunks.get(idx)) return null; // loaded but not cacheable
     if (c === null) {
+      if (!this.budget.charge(this.chunkSize)) return null;
       c = Buffer.alloc(this.chunkSize);
       this.chunks.set(idx, c);
       this.allocated += this.chunkSize;
@@ -111,18 +118,21 @@ export class FileStore {
     }
   }
 
-  write(offset: number, src: Uint8Array, srcOff = 0, length = src.length - srcOff): void {
+  /** False when the memory budget cannot hold the chunks it needs: then nothing is written. */
+  write(offset: number, src: Uint8Array, srcOff = 0, length = src.length - srcOff): boolean {
     const cs = this.chunkSize;
+    for (let i = Math.floor(offset / cs), last = Math.floor((offset + length - 1) / cs); i <= last; i++) if (this.writable(i) === null) return false;
     while (length > 0) {
       const idx = Math.floor(offset / cs);
       const within = offset - idx * cs;
       const n = Math.min(length, cs - within);
-      this.writable(idx).set(src.subarray(srcOff, srcOff + n), within);
+      this.writable(idx)!.set(src.subarray(srcOff, srcOff + n), within);
       this.touched(idx);
       offset += n;
       srcOff += n;
       length -= n;
     }
+    return true;
   }
 
   zero(offset: number, length: number): void {
@@ -133,15 +143,21 @@ export class FileStore {
       const n = Math.min(length, cs - within);
       if (n === cs) {
         if (this.chunks.get(idx) !== null) {
-          if (this.chunks.get(idx)) this.allocated -= cs;
+          if (this.chunks.get(idx)) {
+            this.allocated -= cs;
+            this.budget.release(cs);
+          }
           this.chunks.set(idx, null);
           this.touched(idx);
         }
-      } else {
-        const c = this.load(idx);
+      } else if (this.load(idx) !== null) {
+        const c = this.writable(idx);
         if (c !== null) {
           c.fill(0, within, within + n);
           this.touched(idx);
+        } else {
+          // Not cacheable (memory budget spent) and so not dirty: zero the bytes in the file itself.
+          writeSync(this.fd, Buffer.alloc(n), 0, n, offset);
         }
       }
       offset += n;

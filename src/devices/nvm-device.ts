@@ -3,7 +3,8 @@
 // and how a command completes is the namespace's DeviceModel's business, on a device engine worker.
 import type { BlockDevice } from './block-device.js';
 import { FileStore } from './file-store.js';
-import { SparseMemoryStore } from './sparse-memory-store.js';
+import type { MemoryBudget } from './memory-budget.js';
+import { DEFAULT_CHUNK_SIZE, SparseMemoryStore } from './sparse-memory-store.js';
 
 export interface NvmDeviceOptions {
   capacityBytes: number;
@@ -12,6 +13,8 @@ export interface NvmDeviceOptions {
   kind?: 'nvm' | 'conv' | 'kv';
   /** Backing file (`device.path`): data survives restarts; Flush and FUA make it durable. */
   path?: string;
+  /** The daemon's namespace-data memory (limits.max_memory); default unlimited. */
+  budget?: MemoryBudget;
 }
 
 export class NvmDevice implements BlockDevice {
@@ -25,8 +28,8 @@ export class NvmDevice implements BlockDevice {
     this.kind = o.kind ?? 'nvm';
     this.capacityBytes = o.capacityBytes;
     this.lbaSize = o.lbaSize;
-    this.file = o.path === undefined ? null : new FileStore(o.path, o.capacityBytes);
-    this.store = this.file ?? new SparseMemoryStore(o.capacityBytes);
+    this.file = o.path === undefined ? null : new FileStore(o.path, o.capacityBytes, DEFAULT_CHUNK_SIZE, o.budget);
+    this.store = this.file ?? new SparseMemoryStore(o.capacityBytes, DEFAULT_CHUNK_SIZE, o.budget);
   }
 
   get persistent(): boolean {
@@ -38,7 +41,8 @@ export class NvmDevice implements BlockDevice {
   }
 
   async close(): Promise<void> {
-    await this.file?.close();
+    if (this.file) await this.file.close();
+    else (this.store as SparseMemoryStore).clear();
   }
 
   get allocatedBytes(): number {
@@ -48,8 +52,8 @@ export class NvmDevice implements BlockDevice {
   readv(offset: number, length: number, out: Buffer[]): void {
     this.store.readv(offset, length, out);
   }
-  write(offset: number, src: Uint8Array, srcOff?: number, length?: number): void {
-    this.store.write(offset, src, srcOff, length);
+  write(offset: number, src: Uint8Array, srcOff?: number, length?: number): boolean {
+    return this.store.write(offset, src, srcOff, length);
   }
   zero(offset: number, length: number): void {
     this.store.zero(offset, length);

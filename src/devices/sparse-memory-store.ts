@@ -2,6 +2,8 @@
 // allocated on first write, freed when fully deallocated. A 1 TiB namespace costs nothing until
 // the host writes to it. Reads of a single chunk return a view, not a copy.
 
+import { UNLIMITED, type MemoryBudget } from './memory-budget.js';
+
 export const DEFAULT_CHUNK_SIZE = 256 * 1024;
 
 export class SparseMemoryStore {
@@ -12,6 +14,7 @@ export class SparseMemoryStore {
   constructor(
     readonly capacity: number,
     readonly chunkSize = DEFAULT_CHUNK_SIZE,
+    private readonly budget: MemoryBudget = UNLIMITED,
   ) {
     if ((chunkSize & (chunkSize - 1)) !== 0) throw new Error('chunk size must be a power of two');
     this.zeroes = Buffer.alloc(chunkSize);
@@ -42,8 +45,18 @@ export class SparseMemoryStore {
     return parts.length === 1 ? Buffer.from(parts[0]!) : Buffer.concat(parts, length);
   }
 
-  write(offset: number, src: Uint8Array, srcOff = 0, length = src.length - srcOff): void {
+  /**
+   * Copy `length` bytes of `src` to `offset`. False when the chunks it needs do not fit the memory
+   * budget: then nothing is written.
+   */
+  write(offset: number, src: Uint8Array, srcOff = 0, length = src.length - srcOff): boolean {
     const cs = this.chunkSize;
+    if (this.budget.limit > 0) {
+      let missing = 0;
+      for (let i = Math.floor(offset / cs), last = Math.floor((offset + length - 1) / cs); i <= last; i++) if (!this.chunks.has(i)) missing++;
+      if (!this.budget.charge(missing * cs)) return false;
+      this.budget.release(missing * cs); // charged again chunk by chunk below
+    }
     while (length > 0) {
       const idx = Math.floor(offset / cs);
       const within = offset - idx * cs;
@@ -51,6 +64,7 @@ export class SparseMemoryStore {
       let chunk = this.chunks.get(idx);
       if (!chunk) {
         chunk = Buffer.alloc(cs);
+        this.budget.charge(cs);
         this.chunks.set(idx, chunk);
       }
       chunk.set(src.subarray(srcOff, srcOff + n), within);
@@ -58,6 +72,7 @@ export class SparseMemoryStore {
       srcOff += n;
       length -= n;
     }
+    return true;
   }
 
   /** Make [offset, offset+length) read back as zeroes, releasing whole chunks. */
@@ -69,12 +84,21 @@ export class SparseMemoryStore {
       const n = Math.min(length, cs - within);
       const chunk = this.chunks.get(idx);
       if (chunk) {
-        if (n === cs) this.chunks.delete(idx);
+        if (n === cs) {
+          this.chunks.delete(idx);
+          this.budget.release(cs);
+        }
         else chunk.fill(0, within, within + n);
       }
       offset += n;
       length -= n;
     }
+  }
+
+  /** Drop every chunk, giving their memory back to the budget (namespace removed). */
+  clear(): void {
+    this.budget.release(this.chunks.size * this.chunkSize);
+    this.chunks.clear();
   }
 
   /** True when every byte of the range equals `data` (Compare command). */

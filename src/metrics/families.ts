@@ -172,6 +172,9 @@ export function createMetricsRegistry(src: MetricsSources): Registry {
   const scalar = (name: string, type: 'counter' | 'gauge', help: string, v: () => number): void => add(name, type, help, () => [{ value: v() }]);
   scalar('connections', 'gauge', 'Open NVMe/TCP connections (one per queue).', () => cnt.connectionsActive);
   scalar('connections_accepted_total', 'counter', 'NVMe/TCP connections accepted.', () => cnt.connectionsAccepted);
+  scalar('connections_refused_total', 'counter', 'NVMe/TCP connections refused at accept (limits.max_connections).', () => cnt.connectionsRefused);
+  scalar('memory_used_bytes', 'gauge', 'Namespace data held in memory, all namespaces.', () => t.memory.used);
+  scalar('memory_limit_bytes', 'gauge', 'limits.max_memory (0 = unlimited).', () => t.memory.limit);
   add('controllers', 'gauge', 'Live controllers, by subsystem (the discovery subsystem included).', () => {
     const out: Sample[] = [{ labels: { nqn: t.discovery.nqn }, value: t.discovery.controllers.size }];
     for (const s of t.subsystems.values()) out.push({ labels: { nqn: s.nqn }, value: s.controllers.size });

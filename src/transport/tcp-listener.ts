@@ -13,6 +13,14 @@ export class TcpListener {
     target: Target,
   ) {
     this.server = net.createServer({ noDelay: true }, (socket) => {
+      if (target.counters.connectionsActive >= target.limits.maxConnections) {
+        // A flood cannot take the daemon's memory: refuse at once, log once in a while.
+        if (target.counters.connectionsRefused++ % 1000 === 0) {
+          target.log.warn({ limit: target.limits.maxConnections, refused: target.counters.connectionsRefused }, 'connection refused: limits.max_connections reached');
+        }
+        socket.destroy();
+        return;
+      }
       target.counters.connectionsAccepted++;
       target.counters.connectionsActive++;
       const q = new TcpQueue(socket, target, port, (closed) => {

@@ -490,6 +490,7 @@ describe('loadSettings', () => {
       log_level: 'info',
       http: { address: '127.0.0.1', port: 9464, enabled: true, token: '' },
       metrics: { enabled: true },
+      limits: { max_connections: 4096, max_controllers: 1024, max_queue_size: 1024, max_memory: 0 },
       workers: 0,
       advertise_address: '',
     });
@@ -517,6 +518,9 @@ describe('loadSettings', () => {
     expect(loadSettings({ fileSettings: { http: { enabled: '1' } } }).http.enabled).toBe(true);
     expect(loadSettings({ env: { NVMF_EMU_METRICS_ENABLED: 'false' } }).metrics.enabled).toBe(false);
     expect(loadSettings({ argv: ['--metrics-enabled', 'off'] }).metrics.enabled).toBe(false);
+    expect(loadSettings({ env: { NVMF_EMU_MAX_MEMORY: '16GiB' } }).limits.max_memory).toBe('16GiB');
+    expect(() => loadSettings({ env: { NVMF_EMU_MAX_MEMORY: '16GB' } })).toThrow(/limits.max_memory/);
+    expect(() => loadSettings({ argv: ['--max-queue-size', '1'] })).toThrow(/limits.max_queue_size: must be an integer from 2 to 65536/);
   });
 
   it('names the environment variable or flag the bad value came from', () => {
