@@ -149,6 +149,9 @@ export class TcpQueue implements ConnectableQueue {
     this.counters.closedBytesOut += this.socket.bytesWritten;
     if (this.icTimer) clearTimeout(this.icTimer);
     this.out = [];
+    // Commands still receiving their data will never run: give back their R2T buffers now.
+    // (Executing ones are released when they complete.)
+    for (const r of this.pool) if (r.state === ReqState.ReceivingH2C || r.state === ReqState.ReceivingCapsuleData) this.release(r);
     const ctrl = this.ctrl;
     this.ctrl = null;
     if (ctrl) ctrl.detachQueue(this);

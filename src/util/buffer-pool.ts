@@ -7,6 +7,8 @@ const MIN_SHIFT = 12; // 4 KiB
 export class BufferPool {
   private readonly classes: Buffer[][] = [];
   private readonly maxPerClass: number[] = [];
+  /** Buffers acquired and not yet released (a leak shows here). */
+  outstanding = 0;
 
   /** `budget` bounds the idle bytes kept per size class. */
   constructor(
@@ -26,6 +28,7 @@ export class BufferPool {
 
   /** A buffer of at least `len` bytes (its full backing size; callers take a view). */
   acquire(len: number): Buffer {
+    this.outstanding++;
     const c = this.classOf(len);
     const list = this.classes[c];
     if (list === undefined) return Buffer.allocUnsafeSlow(len);
@@ -33,6 +36,7 @@ export class BufferPool {
   }
 
   release(buf: Buffer): void {
+    this.outstanding--;
     const c = this.classOf(buf.length);
     const list = this.classes[c];
     if (list === undefined || buf.length !== 1 << (c + MIN_SHIFT) || list.length >= this.maxPerClass[c]!) return;
