@@ -1,7 +1,8 @@
 // End-to-end: a file-backed conv namespace (device.path) under a real Linux host that stays
 // connected while the daemon is killed (SIGKILL) and started again, then stopped cleanly (SIGTERM)
 // and started again: the host reconnects by itself each time and fio verifies what it wrote
-// (ending with a Flush) before the kill. The clean restart brings the FTL state back.
+// (ending with a Flush) before the kill. The clean restart brings the FTL state back. Finally
+// two controller resets under fio verify.
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -104,6 +105,12 @@ describe('Linux host on a file-backed namespace across daemon restarts', () => {
     ok('verify-after-restart');
     expect(logs[1]).toMatch(/namespace saved/);
     expect(daemons[2]!.logs()).toMatch(/model state restored from the last clean shutdown/);
+  });
+
+  it('survives controller resets under fio verify', () => {
+    const s = ok('reset-under-io');
+    expect(s.out).toMatch(/reset 1: 0/);
+    expect(s.out).toMatch(/reset 2: 0/);
     ok('disconnect');
   });
 });

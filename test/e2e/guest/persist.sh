@@ -2,7 +2,7 @@
 #   TGT PORT NQN SIZE_MB
 # A file-backed conv namespace: fio writes it (ending with a Flush), the daemon is killed with
 # SIGKILL and started again while the host stays connected (it reconnects by itself), fio verifies;
-# then a clean restart (SIGTERM) and a second verification.
+# then a clean restart (SIGTERM) and a second verification; then controller resets under fio verify.
 
 step() {
   _n=$1; shift
@@ -52,5 +52,15 @@ step verify-after-kill $FIO --filename="$DEV" --verify_only
 echo "===RESTART-NOW==="
 step reconnect-after-restart relive
 step verify-after-restart $FIO --filename="$DEV" --verify_only
+# Controller resets (what `nvme reset` and the kernel's error recovery do) under verified I/O.
+reset_under_io() {
+  fio --name=reset --filename="$DEV" --ioengine=libaio --direct=1 --rw=randwrite --bs=16k --iodepth=16 \
+    --size=8M --io_size=64M --verify=crc32c --do_verify=1 --verify_fatal=1 &
+  _p=$!
+  sleep 2; nvme reset "/dev/$CTRLNAME"; echo "reset 1: $?"
+  sleep 2; nvme reset "/dev/$CTRLNAME"; echo "reset 2: $?"
+  wait $_p
+}
+step reset-under-io reset_under_io
 step disconnect nvme disconnect -n "$NQN"
 echo "===E2E-PERSIST-END==="
