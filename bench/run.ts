@@ -139,6 +139,7 @@ async function main(): Promise<void> {
     process.stderr.write(`${w.name}: ${(iops / 1000).toFixed(1)}K IOPS\n`);
   }
   target.kill('SIGTERM');
+  const metricsTable = await metricsOnOff(tmp, base);
 
   const fq1 = median(floorQd1.map((f) => f.iops));
   const fq32 = median(floorQd32.map((f) => f.iops));
@@ -154,12 +155,73 @@ async function main(): Promise<void> {
   process.stdout.write(table + '\n');
   const mdPath = join(root, 'BENCHMARKS.md');
   const md = readFileSync(mdPath, 'utf8');
-  const start = '<!-- bench:start -->';
-  const end = '<!-- bench:end -->';
-  if (md.includes(start) && md.includes(end) && !process.env.BENCH_NO_WRITE) {
-    writeFileSync(mdPath, md.slice(0, md.indexOf(start) + start.length) + `\n${table}\n` + md.slice(md.indexOf(end)));
-  }
+  process.stdout.write(metricsTable + '\n');
+  if (!process.env.BENCH_NO_WRITE) writeFileSync(mdPath, between(between(md, '<!-- bench:start -->', '<!-- bench:end -->', table), '<!-- bench-metrics:start -->', '<!-- bench-metrics:end -->', metricsTable));
   process.exit(0);
+}
+
+/** `md` with the text between the two markers replaced (unchanged when a marker is missing). */
+function between(md: string, start: string, end: string, text: string): string {
+  if (!md.includes(start) || !md.includes(end)) return md;
+  return md.slice(0, md.indexOf(start) + start.length) + `\n${text}\n` + md.slice(md.indexOf(end));
+}
+
+/**
+ * Metrics on vs off: two targets (one with /metrics scraped every second, one started with
+ * --metrics-enabled false), runs interleaved so drift hits both alike.
+ */
+async function metricsOnOff(tmp: string, base: Omit<LoadSpec, 'depth' | 'blockSize' | 'readFraction' | 'random'>): Promise<string> {
+  const start = async (on: boolean): Promise<{ proc: ChildProcess; port: number; http: number }> => {
+    const cfg = join(tmp, `metrics-${on}.json`);
+    writeFileSync(cfg, JSON.stringify({
+      hosts: [],
+      ports: [{ portid: 1, addr: { trtype: 'tcp', adrfam: 'ipv4', traddr: '127.0.0.1', trsvcid: String(await freePort()) }, param: { inline_data_size: 16384 }, subsystems: [SUBNQN] }],
+      subsystems: [{ nqn: SUBNQN, attr: { allow_any_host: '1' }, allowed_hosts: [], namespaces: [{ nsid: 1, enable: 1, device: {}, emulation: { type: 'nvm', capacity: '1GiB' } }] }],
+    }));
+    const http = await freePort();
+    const proc = spawnPinned(0, [join(root, 'dist/src/cli/main.js'), '--config', cfg, '--http-port', String(http), '--metrics-enabled', String(on), '--log-level', 'warn']);
+    const port = Number((await firstLine(proc, /listening on 127\.0\.0\.1:(\d+)/))[1]);
+    await runLoad({ ...base, port, depth: 8, blockSize: 128 * 1024, readFraction: 0, random: false, seconds: 2 });
+    return { proc, port, http };
+  };
+  const on = await start(true);
+  const off = await start(false);
+  let scraping = true;
+  let scrapes = 0;
+  const scraper = (async () => {
+    while (scraping) {
+      await fetch(`http://127.0.0.1:${on.http}/metrics`).then((r) => r.text()).then(() => scrapes++, () => {});
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  })();
+  const rows: string[] = [];
+  for (const [name, spec] of [
+    ['4 KiB random read, QD1', { depth: 1, blockSize: 4096, readFraction: 1, random: true }],
+    ['4 KiB random read, QD32', { depth: 32, blockSize: 4096, readFraction: 1, random: true }],
+    ['4 KiB random write, QD32', { depth: 32, blockSize: 4096, readFraction: 0, random: true }],
+  ] as const) {
+    const a: LoadResult[] = [];
+    const b: LoadResult[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      a.push(await runLoad({ ...base, ...spec, port: on.port }));
+      b.push(await runLoad({ ...base, ...spec, port: off.port }));
+    }
+    const ia = median(a.map((x) => x.iops));
+    const ib = median(b.map((x) => x.iops));
+    rows.push(`| ${name} | ${(ia / 1000).toFixed(1)}K | ${median(a.map((x) => x.p50us)).toFixed(0)} | ${(ib / 1000).toFixed(1)}K | ${median(b.map((x) => x.p50us)).toFixed(0)} | ${(((ia - ib) / ib) * 100).toFixed(1)}% |`);
+    process.stderr.write(`metrics on/off ${name}: ${(ia / 1000).toFixed(1)}K / ${(ib / 1000).toFixed(1)}K\n`);
+  }
+  scraping = false;
+  await scraper;
+  on.proc.kill('SIGTERM');
+  off.proc.kill('SIGTERM');
+  return [
+    `Metrics on (latency histograms, in-flight accounting, /metrics scraped every second: ${scrapes} scrapes) vs \`--metrics-enabled false\`; ${RUNS} interleaved runs x ${SECONDS} s each, medians.`,
+    '',
+    '| workload | on: IOPS | on: p50 µs | off: IOPS | off: p50 µs | on vs off |',
+    '|---|---|---|---|---|---|',
+    ...rows,
+  ].join('\n');
 }
 
 if (process.argv[2] === 'floor-server') {

@@ -94,7 +94,13 @@ const serveOptions = (c: Command): Command =>
     .option('--http-port <port>', 'admin HTTP port (default 9464); env NVMF_EMU_HTTP_PORT')
     .option('--no-http-enabled', 'do not start the admin HTTP listener')
     .option('--advertise-address <addr>', 'address put in discovery log entries; env NVMF_EMU_ADVERTISE_ADDRESS')
-    .option('--workers <n>', 'device worker threads (0 = auto); env NVMF_EMU_WORKERS');
+    .option('--workers <n>', 'device worker threads (0 = auto); env NVMF_EMU_WORKERS')
+    .option('--http-token <token>', 'bearer token the admin API requires; env NVMF_EMU_HTTP_TOKEN')
+    .option('--metrics-enabled <bool>', 'Prometheus metrics and per-command latency accounting (default true); env NVMF_EMU_METRICS_ENABLED')
+    .option('--max-connections <n>', 'open NVMe/TCP connections (default 4096); env NVMF_EMU_MAX_CONNECTIONS')
+    .option('--max-controllers <n>', 'live controllers (default 1024); env NVMF_EMU_MAX_CONTROLLERS')
+    .option('--max-queue-size <n>', 'largest I/O queue, CAP.MQES + 1 (default 1024); env NVMF_EMU_MAX_QUEUE_SIZE')
+    .option('--max-memory <size>', 'namespace data in memory, e.g. 16GiB (default 0 = unlimited); env NVMF_EMU_MAX_MEMORY');
 
 serveOptions(program.command('serve', { isDefault: true }).description('run the target daemon (default)'))
   .allowUnknownOption(false)
