@@ -1,23 +1,16 @@
 // `nvmf-emu serve` takes every setting as a flag (README's settings table): a daemon started with
 // them answers accordingly.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { NvmeHost } from '../../src/initiator/index.js';
 import { spawnDaemon } from '../helpers/daemon-process.js';
+import { freePort } from '../helpers/net.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nvmf-emu-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
 
 describe('nvmf-emu serve flags', () => {
   it('accepts the token, metrics and limits flags', async () => {

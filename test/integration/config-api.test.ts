@@ -11,6 +11,7 @@ import { discover } from '../../src/initiator/discovery.js';
 import { AdminOpcode, AsyncEvent, FeatureId, IdentifyCns, LogPage, Oaes } from '../../src/protocol/constants.js';
 import { Status } from '../../src/protocol/status.js';
 import { pattern } from '../helpers/pattern.js';
+import { freePort } from '../helpers/net.js';
 
 const A = 'nqn.2024-01.io.nvmf-emu:api-a';
 const B = 'nqn.2024-01.io.nvmf-emu:api-b';
@@ -30,14 +31,6 @@ async function api(method: string, path: string, body?: unknown, token: string |
 }
 const enc = encodeURIComponent;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 beforeAll(async () => {
   const topology = validateTopology({

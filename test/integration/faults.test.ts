@@ -4,10 +4,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateTopology } from '../../src/config/topology.js';
 import { startDaemon, type Daemon } from '../../src/daemon.js';
-import { NvmeHost, NvmeStatusError } from '../../src/initiator/index.js';
+import { NvmeHost } from '../../src/initiator/index.js';
 import { LogPage } from '../../src/protocol/constants.js';
 import { Status } from '../../src/protocol/status.js';
 import { pattern } from '../helpers/pattern.js';
+import { statusOf } from '../helpers/net.js';
 
 const NQN = 'nqn.2024-01.io.nvmf-emu:faults';
 let daemon: Daemon;
@@ -21,15 +22,6 @@ async function api(method: string, path: string, body?: unknown): Promise<{ stat
 }
 const faults = `/subsystems/${encodeURIComponent(NQN)}/namespaces/1/faults`;
 
-async function statusOf(p: Promise<unknown>): Promise<number> {
-  try {
-    await p;
-    return 0;
-  } catch (err) {
-    if (err instanceof NvmeStatusError) return err.status;
-    throw err;
-  }
-}
 
 beforeAll(async () => {
   const t = validateTopology({

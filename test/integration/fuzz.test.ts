@@ -197,7 +197,7 @@ function mutate(src: Buffer, r: () => number, other: Buffer): Buffer {
   return b;
 }
 
-const TARGET_PDUS = new Set([PduType.ICResp, PduType.C2HTermReq, PduType.CapsuleResp, PduType.C2HData, PduType.R2T]);
+const TARGET_PDUS: ReadonlySet<number> = new Set([PduType.ICResp, PduType.C2HTermReq, PduType.CapsuleResp, PduType.C2HData, PduType.R2T]);
 
 /** Target output must be a sequence of whole, well-formed PDUs; returns whether a C2HTermReq was among them. */
 function checkOutput(out: Buffer): boolean {

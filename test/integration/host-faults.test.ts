@@ -81,7 +81,7 @@ describe('hosts vanishing', () => {
       const ttag = r2t!.raw.readUInt16LE(10);
       io.send(io.buildH2CData(7, ttag, 0, pattern(128 * 1024, round), false));
       // And a big read whose data is going out when the socket goes.
-      void io.exec({ opcode: NvmOpcode.Read, nsid, cdw10: 0, cdw12: 255 }, { readLength: 1 << 20 }).catch(() => {});
+      void io.exec({ opcode: NvmOpcode.Read, cid: 0, nsid, cdw10: 0, cdw12: 255 }, { readLength: 1 << 20 }).catch(() => {});
       await new Promise((r) => setTimeout(r, round % 3));
       await io.close();
       await admin.close();

@@ -7,13 +7,14 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { registerKvCommand } from '../../src/cli/kv.js';
-import { NvmeHost, NvmeStatusError } from '../../src/initiator/host.js';
+import { NvmeHost } from '../../src/initiator/host.js';
 import { Csi, IdentifyCns, LogPage, NvmOpcode } from '../../src/protocol/constants.js';
 import { decodeIdentifyKvNamespace, KvOpcode, KvOption, kvSqeFields, KvVendorOpcode, type KvCommandSet } from '../../src/protocol/kv.js';
 import { encodeSqe } from '../../src/protocol/sqe.js';
 import { Status } from '../../src/protocol/status.js';
 import { pattern } from '../helpers/pattern.js';
 import { startTarget, type TestTarget } from './helpers/target.js';
+import { statusOf } from '../helpers/net.js';
 
 const SUBNQN = 'nqn.2024-01.io.nvmf-emu:kv-test';
 const MiB = 1024 * 1024;
@@ -59,15 +60,6 @@ const key = (s: string): Buffer => Buffer.from(s, 'latin1');
 const seedDword = (chunk: string): number => (chunk.length === 0 ? 0 : parseInt(Buffer.from([...chunk].reverse().join(''), 'latin1').toString('hex'), 16));
 const sc = (status: number): number => status & 0x7ff;
 
-async function statusOf(p: Promise<unknown>): Promise<number> {
-  try {
-    await p;
-    return 0;
-  } catch (e) {
-    if (e instanceof NvmeStatusError) return e.status;
-    throw e;
-  }
-}
 
 describe('kv: NVMeVirt vendor opcodes on an NVM-identified namespace', () => {
   it("runs the seed script's store/retrieve: CDW10 = value bytes, CDW11 = key length, reversed 4-byte chunks in CDW12..15", async () => {

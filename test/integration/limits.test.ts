@@ -11,6 +11,7 @@ import { discover } from '../../src/initiator/discovery.js';
 import { Status } from '../../src/protocol/status.js';
 import { pattern } from '../helpers/pattern.js';
 import { RawClient } from './helpers/raw-client.js';
+import { statusOf } from '../helpers/net.js';
 
 const NQN = 'nqn.2024-01.io.nvmf-emu:limits';
 const CHUNK = 256 * 1024; // the sparse store's allocation unit
@@ -32,21 +33,12 @@ afterAll(async () => {
   await daemon?.stop();
 });
 
-async function statusOf(p: Promise<unknown>): Promise<number> {
-  try {
-    await p;
-    return 0;
-  } catch (err) {
-    if (err instanceof NvmeStatusError) return err.status;
-    throw err;
-  }
-}
 
 describe('limits', () => {
   it('queues: CAP.MQES says 63, and a bigger queue is refused at Connect', async () => {
     const h = await NvmeHost.connect({ host: '127.0.0.1', port, subnqn: NQN, ioQueues: 1, queueSize: 64 });
     try {
-      expect(h.cap.mqes).toBe(63);
+      expect(h.cap!.mqes).toBe(63);
     } finally {
       await h.disconnect();
     }

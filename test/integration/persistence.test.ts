@@ -3,7 +3,6 @@
 // - kill -9 keeps what was acknowledged after Flush or FUA;
 // - SIGTERM lets commands already running complete, saves, and exits in bounded time.
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -13,6 +12,7 @@ import { snapshotPath } from '../../src/devices/model-snapshot.js';
 import { NvmeHost } from '../../src/initiator/index.js';
 import { spawnDaemon } from '../helpers/daemon-process.js';
 import { pattern } from '../helpers/pattern.js';
+import { freePort } from '../helpers/net.js';
 
 const NQN = 'nqn.2024-01.io.nvmf-emu:persist';
 const dir = mkdtempSync(join(tmpdir(), 'nvmf-emu-persist-'));
@@ -26,14 +26,6 @@ function topology(port: number, ns: object[]): TopologyInput {
   };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 describe('clean restart', () => {
   it('keeps the data and the FTL state of a conv namespace', async () => {

@@ -89,7 +89,7 @@ describe('conv GC', () => {
     expect(c.gcPagesMoved - before.gcPagesMoved).toBe(7);
     expect(c.mediaReadBytes - before.mediaReadBytes).toBe(7 * 4096);
     expect(Array.from(m.eraseCounts())).toEqual([1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-    m.submit(ModelOp.Flush, 0, 0, t); // programs the partly filled GC one-shot page
+    m.submit(ModelOp.Flush, 0, 0, false, t); // programs the partly filled GC one-shot page
     const c2 = m.counters();
     expect(c2.mediaWrittenGcBytes - before.mediaWrittenGcBytes).toBe(4 * 8192); // 7 units -> 4 one-shot pages
     for (let u = 1; u < 8; u++) expect(Math.floor(m.lookup(u) / 8)).not.toBe(0);

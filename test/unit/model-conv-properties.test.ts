@@ -81,12 +81,12 @@ describe('conv FTL properties', () => {
             now += c.ns;
             continue;
           }
-          let end: number;
+          let end = NaN;
           if (c.kind === 'flush') end = m.submit(ModelOp.Flush, 0, 0, false, now);
           else if (c.kind === 'gc') {
             m.forceGc(now);
             end = now;
-          } else {
+          } else if ('start' in c) {
             const start = c.start % m.nlb;
             const len = Math.min(c.len, m.nlb - start);
             const op: ModelOpCode = { write: ModelOp.Write, trim: ModelOp.Trim, zeroes: ModelOp.WriteZeroes, read: ModelOp.Read }[c.kind];
@@ -118,7 +118,7 @@ describe('conv FTL properties', () => {
           if (c.kind === 'wait') now += c.ns;
           else if (c.kind === 'gc') m.forceGc(now);
           else if (c.kind === 'flush') expect(m.submit(ModelOp.Flush, 0, 0, false, now)).toBeGreaterThanOrEqual(now);
-          else {
+          else if ('start' in c) {
             const start = c.start % m.nlb;
             const op = c.kind === 'write' ? ModelOp.Write : c.kind === 'read' ? ModelOp.Read : ModelOp.Trim;
             expect(m.submit(op, start, Math.min(c.len, m.nlb - start), c.kind === 'write' && c.fua, now)).toBeGreaterThanOrEqual(now);

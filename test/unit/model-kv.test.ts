@@ -72,7 +72,7 @@ describe('KvModel', () => {
   });
 
   it('createModel builds it from a kv emulation block (preset default kv-prototype, overrides applied)', () => {
-    const e = { type: 'kv' as const, capacity: 1 << 30, lba_size: 512 as const, command_set: 'nvmevirt' as const, index_ns: 100 };
+    const e = { type: 'kv' as const, capacity: 1 << 30, lba_size: 512 as const, command_set: 'nvmevirt' as const, vendor_key_length: 'bytes' as const, index_ns: 100 };
     const r = resolveEmulation(e);
     expect(r).toMatchObject({ type: 'kv', command_set: 'nvmevirt', mdts: 5, params: { index_ns: 100, nand_read_ns: 29_760 } });
     const m = createModel(e);
