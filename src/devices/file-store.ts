@@ -12,8 +12,8 @@
 // meanwhile. One write per chunk at a time, a few chunks in parallel: the file never sees two
 // writes of one region racing.
 import { closeSync, fdatasync, fstatSync, ftruncateSync, openSync, readSync, write, writeSync } from 'node:fs';
+import { ChunkedStore, DEFAULT_CHUNK_SIZE } from './chunked-store.js';
 import { UNLIMITED, type MemoryBudget } from './memory-budget.js';
-import { DEFAULT_CHUNK_SIZE } from './sparse-memory-store.js';
 
 const PARALLEL_WRITES = 4;
 
@@ -23,10 +23,9 @@ interface Waiter {
   reject: (e: Error) => void;
 }
 
-export class FileStore {
+export class FileStore extends ChunkedStore {
   /** Loaded chunks; null = known to hold only zeroes (never allocated). */
   private readonly chunks = new Map<number, Buffer | null>();
-  private readonly zeroes: Buffer;
   /** chunk index -> newest generation written to it and not yet in the file. */
   private readonly dirty = new Map<number, number>();
   /** Chunks being written now -> the generation their snapshot holds. */
@@ -41,12 +40,11 @@ export class FileStore {
 
   constructor(
     readonly path: string,
-    readonly capacity: number,
-    readonly chunkSize = DEFAULT_CHUNK_SIZE,
-    private readonly budget: MemoryBudget = UNLIMITED,
+    capacity: number,
+    chunkSize = DEFAULT_CHUNK_SIZE,
+    budget: MemoryBudget = UNLIMITED,
   ) {
-    if ((chunkSize & (chunkSize - 1)) !== 0) throw new Error('chunk size must be a power of two');
-    this.zeroes = Buffer.alloc(chunkSize);
+    super(capacity, chunkSize, budget);
     this.fd = openSync(path, 'a+'); // create if missing, never truncate
     closeSync(this.fd);
     this.fd = openSync(path, 'r+');
@@ -67,7 +65,8 @@ export class FileStore {
     return this.dirty.size * this.chunkSize;
   }
 
-  private load(idx: number): Buffer | null {
+  /** The chunk from the cache, or read from the file (cached while the memory budget allows). */
+  protected readChunk(idx: number): Buffer | null {
     let c = this.chunks.get(idx);
     if (c !== undefined) return c;
     const buf = Buffer.allocUnsafe(this.chunkSize);
@@ -88,9 +87,8 @@ export class FileStore {
     return c;
   }
 
-  /** The cached chunk to write into (allocated if need be), or null when the budget is spent. */
-  private writable(idx: number): Buffer | null {
-    let c = this.load(idx);
+  protected writeChunk(idx: number): Buffer | null {
+    let c = this.readChunk(idx);
     if (c !== null && !this.chunks.get(idx)) return null; // loaded but not cacheable
     if (c === null) {
       if (!this.budget.charge(this.chunkSize)) return null;
@@ -101,79 +99,37 @@ export class FileStore {
     return c;
   }
 
-  private touched(idx: number): void {
+  protected canWrite(first: number, last: number): boolean {
+    for (let i = first; i <= last; i++) if (this.writeChunk(i) === null) return false;
+    return true;
+  }
+
+  protected changed(idx: number): void {
     this.dirty.set(idx, ++this.gen);
     this.pump();
   }
 
-  readv(offset: number, length: number, out: Buffer[]): void {
-    const cs = this.chunkSize;
-    while (length > 0) {
-      const idx = Math.floor(offset / cs);
-      const within = offset - idx * cs;
-      const n = Math.min(length, cs - within);
-      out.push((this.load(idx) ?? this.zeroes).subarray(within, within + n));
-      offset += n;
-      length -= n;
+  protected dropChunk(idx: number): void {
+    const c = this.chunks.get(idx);
+    if (c === null) return;
+    if (c) {
+      this.allocated -= this.chunkSize;
+      this.budget.release(this.chunkSize);
     }
+    this.chunks.set(idx, null);
+    this.changed(idx);
   }
 
-  /** False when the memory budget cannot hold the chunks it needs: then nothing is written. */
-  write(offset: number, src: Uint8Array, srcOff = 0, length = src.length - srcOff): boolean {
-    const cs = this.chunkSize;
-    for (let i = Math.floor(offset / cs), last = Math.floor((offset + length - 1) / cs); i <= last; i++) if (this.writable(i) === null) return false;
-    while (length > 0) {
-      const idx = Math.floor(offset / cs);
-      const within = offset - idx * cs;
-      const n = Math.min(length, cs - within);
-      this.writable(idx)!.set(src.subarray(srcOff, srcOff + n), within);
-      this.touched(idx);
-      offset += n;
-      srcOff += n;
-      length -= n;
+  protected zeroPart(idx: number, within: number, n: number): void {
+    if (this.readChunk(idx) === null) return;
+    const c = this.writeChunk(idx);
+    if (c !== null) {
+      c.fill(0, within, within + n);
+      this.changed(idx);
+    } else {
+      // Not cacheable (memory budget spent) and so not dirty: zero the bytes in the file itself.
+      writeSync(this.fd, Buffer.alloc(n), 0, n, idx * this.chunkSize + within);
     }
-    return true;
-  }
-
-  zero(offset: number, length: number): void {
-    const cs = this.chunkSize;
-    while (length > 0) {
-      const idx = Math.floor(offset / cs);
-      const within = offset - idx * cs;
-      const n = Math.min(length, cs - within);
-      if (n === cs) {
-        if (this.chunks.get(idx) !== null) {
-          if (this.chunks.get(idx)) {
-            this.allocated -= cs;
-            this.budget.release(cs);
-          }
-          this.chunks.set(idx, null);
-          this.touched(idx);
-        }
-      } else if (this.load(idx) !== null) {
-        const c = this.writable(idx);
-        if (c !== null) {
-          c.fill(0, within, within + n);
-          this.touched(idx);
-        } else {
-          // Not cacheable (memory budget spent) and so not dirty: zero the bytes in the file itself.
-          writeSync(this.fd, Buffer.alloc(n), 0, n, offset);
-        }
-      }
-      offset += n;
-      length -= n;
-    }
-  }
-
-  equals(offset: number, data: Uint8Array): boolean {
-    const parts: Buffer[] = [];
-    this.readv(offset, data.length, parts);
-    let pos = 0;
-    for (const p of parts) {
-      if (Buffer.compare(p, data.subarray(pos, pos + p.length)) !== 0) return false;
-      pos += p.length;
-    }
-    return true;
   }
 
   /** Resolves when everything written before this call is in the file and synced. */
@@ -203,11 +159,11 @@ export class FileStore {
     for (const [idx, g] of this.dirty) {
       if (this.writing.size >= PARALLEL_WRITES) return;
       if (this.writing.has(idx)) continue;
-      this.writeChunk(idx, g);
+      this.writeBack(idx, g);
     }
   }
 
-  private writeChunk(idx: number, g: number): void {
+  private writeBack(idx: number, g: number): void {
     const c = this.chunks.get(idx);
     // Snapshot: later commands may change the chunk while the write is in the thread pool.
     const snap = c ? Buffer.from(c) : this.zeroes;
