@@ -79,3 +79,33 @@ export interface ModelState {
   arrays: Record<string, Uint8Array | Uint32Array | Int32Array | Float64Array>;
   scalars: Record<string, number | boolean>;
 }
+
+/** Counters of a model without an FTL (no GC, no erases, no wear): media = host. */
+export function counterlessFtl(c: { hostWritten: number; hostRead: number; mediaRead: number; trimmed: number }): ModelCounters {
+  return {
+    hostWrittenBytes: c.hostWritten,
+    hostReadBytes: c.hostRead,
+    mediaWrittenUserBytes: c.hostWritten,
+    mediaWrittenGcBytes: 0,
+    mediaReadBytes: c.mediaRead,
+    gcRuns: 0,
+    gcPagesMoved: 0,
+    erases: 0,
+    maxEraseCount: 0,
+    freeBlocks: 0,
+    totalBlocks: 0,
+    trimmedBytes: c.trimmed,
+    percentageUsed: 0,
+    availableSpare: 100,
+  };
+}
+
+/** `current` with the timing keys of `t` applied; an unknown key throws, naming the known ones. */
+export function withTiming<P extends object>(current: P, t: TimingParams, known: readonly string[], device: string): P {
+  const next = { ...current };
+  for (const [k, v] of Object.entries(t)) {
+    if (!known.includes(k)) throw new Error(`unknown timing parameter "${k}" for ${device} (known: ${known.join(', ')})`);
+    (next as Record<string, unknown>)[k] = v;
+  }
+  return next;
+}

@@ -14,7 +14,7 @@
 // - delete, exist: firmware + index operation. list: + a per-key cost and the data over PCIe.
 // - flush: until the write buffer has drained.
 import { nsPerByte } from './bandwidth.js';
-import { ModelOp, type DeviceModel, type ModelCounters, type ModelOpCode, type TimingParams } from '../model.js';
+import { counterlessFtl, ModelOp, withTiming, type DeviceModel, type ModelCounters, type ModelOpCode, type TimingParams } from '../model.js';
 
 export interface KvParams {
   channels: number;
@@ -151,22 +151,7 @@ export class KvModel implements DeviceModel {
   }
 
   counters(): ModelCounters {
-    return {
-      hostWrittenBytes: this.hostWritten,
-      hostReadBytes: this.hostRead,
-      mediaWrittenUserBytes: this.hostWritten,
-      mediaWrittenGcBytes: 0,
-      mediaReadBytes: this.mediaRead,
-      gcRuns: 0,
-      gcPagesMoved: 0,
-      erases: 0,
-      maxEraseCount: 0,
-      freeBlocks: 0,
-      totalBlocks: 0,
-      trimmedBytes: this.deleted,
-      percentageUsed: 0,
-      availableSpare: 100,
-    };
+    return counterlessFtl({ hostWritten: this.hostWritten, hostRead: this.hostRead, mediaRead: this.mediaRead, trimmed: this.deleted });
   }
 
   timing(): TimingParams {
@@ -174,13 +159,7 @@ export class KvModel implements DeviceModel {
   }
 
   setTiming(t: TimingParams): void {
-    const next: KvParams = { ...this.p };
-    for (const [k, v] of Object.entries(t)) {
-      if (!(KV_TIMING_KEYS as readonly string[]).includes(k)) {
-        throw new Error(`unknown timing parameter "${k}" for a kv device (known: ${KV_TIMING_KEYS.join(', ')})`);
-      }
-      next[k as keyof KvParams] = v;
-    }
+    const next = withTiming(this.p, t, KV_TIMING_KEYS, 'a kv device');
     checkKvParams(next);
     this.p = next;
     this.derive();

@@ -9,7 +9,7 @@
 //
 // Data never enters a model: the namespace's store on the network thread keeps it, by LBA.
 import { nsPerByte } from './bandwidth.js';
-import { ModelOp, type DeviceModel, type ModelCounters, type ModelOpCode, type TimingParams } from '../model.js';
+import { counterlessFtl, ModelOp, withTiming, type DeviceModel, type ModelCounters, type ModelOpCode, type TimingParams } from '../model.js';
 
 export interface NvmParams {
   read_latency_ns: number;
@@ -89,22 +89,7 @@ export class NvmModel implements DeviceModel {
   }
 
   counters(): ModelCounters {
-    return {
-      hostWrittenBytes: this.hostWritten,
-      hostReadBytes: this.hostRead,
-      mediaWrittenUserBytes: this.hostWritten,
-      mediaWrittenGcBytes: 0,
-      mediaReadBytes: this.hostRead,
-      gcRuns: 0,
-      gcPagesMoved: 0,
-      erases: 0,
-      maxEraseCount: 0,
-      freeBlocks: 0,
-      totalBlocks: 0,
-      trimmedBytes: this.trimmed,
-      percentageUsed: 0,
-      availableSpare: 100,
-    };
+    return counterlessFtl({ hostWritten: this.hostWritten, hostRead: this.hostRead, mediaRead: this.hostRead, trimmed: this.trimmed });
   }
 
   timing(): TimingParams {
@@ -112,13 +97,7 @@ export class NvmModel implements DeviceModel {
   }
 
   setTiming(t: TimingParams): void {
-    const next: NvmParams = { ...this.p };
-    for (const [k, v] of Object.entries(t)) {
-      if (!(NVM_TIMING_KEYS as readonly string[]).includes(k)) {
-        throw new Error(`unknown timing parameter "${k}" for an nvm device (known: ${NVM_TIMING_KEYS.join(', ')})`);
-      }
-      next[k as keyof NvmParams] = v;
-    }
+    const next = withTiming(this.p, t, NVM_TIMING_KEYS, 'an nvm device');
     checkNvmParams(next);
     this.p = next;
     this.derive();
