@@ -49,6 +49,15 @@ export const Status = {
   ConnectRestartDiscovery: s(1, 0x83),
   ConnectInvalidHost: s(1, 0x84),
   AttemptedWriteToReadOnlyRange: s(1, 0x82),
+  // Zoned Namespace Command Set (command specific, SCT 1, B8h..BFh)
+  ZoneBoundaryError: s(1, 0xb8),
+  ZoneIsFull: s(1, 0xb9),
+  ZoneIsReadOnly: s(1, 0xba),
+  ZoneIsOffline: s(1, 0xbb),
+  ZoneInvalidWrite: s(1, 0xbc),
+  TooManyActiveZones: s(1, 0xbd),
+  TooManyOpenZones: s(1, 0xbe),
+  InvalidZoneStateTransition: s(1, 0xbf),
   // Media and data integrity errors (SCT 2)
   WriteFault: s(2, 0x80),
   UnrecoveredReadError: s(2, 0x81),
