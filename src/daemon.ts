@@ -3,13 +3,16 @@
 // Used by the CLI and, unchanged, by the integration tests.
 import { pino, type Logger } from 'pino';
 import { ConfigError } from './config/errors.js';
-import type { NamespaceConfig, Topology } from './config/topology.js';
+import type { Emulation, NamespaceConfig, Topology } from './config/topology.js';
 import { deriveNamespaceIds, Namespace } from './controller/namespace.js';
 import { Subsystem } from './controller/subsystem.js';
 import { DEFAULT_LIMITS, Target, type PortRuntime, type TargetLimits } from './controller/target.js';
 import type { BlockDevice } from './devices/block-device.js';
 import { DeviceEngine, EngineInitError, type EngineOptions } from './devices/engine/engine.js';
 import { NvmDevice } from './devices/nvm-device.js';
+import { znsLayout } from './devices/models/zns-params.js';
+import { resolveEmulation } from './devices/presets.js';
+import { ZoneManager } from './devices/zns/zones.js';
 import { startAdminServer } from './http/admin-server.js';
 import { Disc } from './protocol/constants.js';
 import { TcpListener } from './transport/tcp-listener.js';
@@ -75,10 +78,27 @@ export function createDevice(cfg: NamespaceConfig): BlockDevice {
   switch (e.type) {
     case 'nvm':
     case 'conv':
+    case 'zns':
       return new NvmDevice({ capacityBytes: e.capacity, lbaSize: e.lba_size, kind: e.type });
     default:
       throw new ConfigError([{ path: 'emulation.type', message: `emulation type "${e.type}" is not implemented yet` }]);
   }
+}
+
+/** The zone state machine of a `zns` namespace, laid out from its resolved emulation block. */
+export function createZoneManager(e: Emulation, lbaSize: number): ZoneManager {
+  const r = resolveEmulation(e);
+  if (r.type !== 'zns') throw new Error(`not a zns emulation: ${r.type}`);
+  const l = znsLayout(r.params, r.capacity, lbaSize, r.mdts);
+  return new ZoneManager({
+    nlb: l.zones * l.zoneLbas,
+    zoneSize: l.zoneLbas,
+    zoneCapacity: l.zoneCapLbas,
+    maxOpen: r.params.max_open_zones,
+    maxActive: r.params.max_active_zones,
+    appendLimit: l.appendLimitLbas,
+    descriptorExtensionBytes: r.params.zone_descriptor_extension_size,
+  });
 }
 
 /** Build the target; with an engine, every namespace gets a device model on it (start the engine before I/O). */
@@ -107,6 +127,7 @@ export function buildTarget(topology: Topology, log: Logger, limits: TargetLimit
         throw err;
       }
       const ns = new Namespace(nc.nsid, dev, deriveNamespaceIds(sc.nqn, nc.nsid, nc.device), nc.enable);
+      if (nc.emulation.type === 'zns') ns.zones = createZoneManager(nc.emulation, dev.lbaSize);
       if (engine) {
         ns.model = engine.addNamespace({
           emulation: nc.emulation,

@@ -24,6 +24,7 @@ import {
   writeErrorLogEntry,
 } from '../protocol/log-pages.js';
 import { cdw } from '../protocol/sqe.js';
+import { encodeChangedZoneList, encodeIdentifyZnsController, encodeIdentifyZnsNamespace, OZCS_RAZB, ZNS_NO_LIMIT, ZONE_DESCRIPTOR_EXTENSION_UNIT } from '../protocol/zns.js';
 import { Status } from '../protocol/status.js';
 import { ABORT_LIMIT, AER_LIMIT, Controller, ERROR_LOG_ENTRIES } from './controller.js';
 import type { Namespace } from './namespace.js';
@@ -87,7 +88,7 @@ export function identifyControllerFields(ctrl: Controller): IdentifyControllerFi
     mdts: Math.log2(t.limits.maxTransferSize / 4096),
     cntlid: ctrl.cntlid,
     version: NVME_VERSION,
-    oaes: disc ? Oaes.DiscoveryChange : Oaes.NsAttr,
+    oaes: disc ? Oaes.DiscoveryChange : supportedNotices(ctrl),
     ctratt: 1, // 128-bit host identifier
     cntrltype: disc ? 2 : 1,
     oacs: 0,
@@ -118,6 +119,35 @@ export function identifyControllerFields(ctrl: Controller): IdentifyControllerFi
     msdbd: 1,
     ps0MaxPowerCw: disc ? 0 : 900,
   };
+}
+
+/** Notices the controller can raise: namespace attribute changes, and zone descriptor changes with zoned namespaces. */
+function supportedNotices(ctrl: Controller): number {
+  const zoned = [...ctrl.subsys.namespaces.values()].some((n) => n.zones !== null);
+  return (Oaes.NsAttr | (zoned ? Oaes.ZoneDescriptorChanged : 0)) >>> 0;
+}
+
+/** Zoned Namespace Command Set Identify Namespace (CNS 05h, CSI 02h). */
+function identifyZnsNamespace(ns: Namespace): Buffer {
+  const z = ns.zones!;
+  const zoneBytes = z.zoneSize * ns.lbaSize;
+  return encodeIdentifyZnsNamespace({
+    zoc: 0, // no variable zone capacity, no zone active excursions (Linux refuses either)
+    ozcs: OZCS_RAZB,
+    mar: z.maxActive > 0 ? z.maxActive - 1 : ZNS_NO_LIMIT,
+    mor: z.maxOpen > 0 ? z.maxOpen - 1 : ZNS_NO_LIMIT,
+    rrl: 0,
+    frl: 0,
+    // One extension per LBA format of Identify Namespace (512 B, 4 KiB): the zone size in each.
+    lbafe: [512, 4096].map((lba) => ({ zsze: BigInt(Math.floor(zoneBytes / lba)), zdes: z.extensionBytes / ZONE_DESCRIPTOR_EXTENSION_UNIT })),
+  });
+}
+
+/** Zone Append Size Limit for the controller: the smallest of its zoned namespaces' limits. */
+function zoneAppendSizeLimit(ctrl: Controller): number {
+  let bytes = ctrl.target.limits.maxTransferSize;
+  for (const n of ctrl.subsys.namespaces.values()) if (n.zones) bytes = Math.min(bytes, n.zones.appendLimit * n.lbaSize);
+  return Math.max(0, Math.floor(Math.log2(bytes / 4096)));
 }
 
 function identifyNamespace(ctrl: Controller, ns: Namespace): Buffer {
@@ -193,11 +223,22 @@ function identify(ctrl: Controller, req: NvmeRequest): number {
       return Status.Success;
     }
     case IdentifyCns.CsController:
+      if (csi === Csi.Zoned) {
+        sendData(req, encodeIdentifyZnsController({ zasl: zoneAppendSizeLimit(ctrl) }));
+        return Status.Success;
+      }
       if (csi !== Csi.Nvm) return Status.InvalidField;
       // No extra limits: Verify / Write Zeroes up to what fits in NLB, DSM up to 256 ranges.
       sendData(req, encodeIdentifyNvmController({ vsl: 0, wzsl: 0, wusl: 0, dmrl: 0, dmrsl: 0, dmsl: 0n }));
       return Status.Success;
     case IdentifyCns.CsNamespace: {
+      if (csi === Csi.Zoned) {
+        if (nsidInvalid() >= 0) return nsidInvalid();
+        const ns = subsys.activeNamespace(req.nsid);
+        if (ns && ns.zones === null) return Status.InvalidField; // not a zoned namespace
+        sendData(req, ns ? identifyZnsNamespace(ns) : Buffer.alloc(4096));
+        return Status.Success;
+      }
       if (csi !== Csi.Nvm) return Status.InvalidField;
       if (nsidInvalid() >= 0) return nsidInvalid();
       // NVM command set specific namespace: no extended LBA formats or PI; all zero is correct.
@@ -205,7 +246,7 @@ function identify(ctrl: Controller, req: NvmeRequest): number {
       return Status.Success;
     }
     case IdentifyCns.CommandSetCombinations:
-      sendData(req, encodeCommandSetCombinations(1n << BigInt(Csi.Nvm)));
+      sendData(req, encodeCommandSetCombinations((1n << BigInt(Csi.Nvm)) | (1n << BigInt(Csi.Zoned))));
       return Status.Success;
     default:
       return Status.InvalidField;
@@ -232,6 +273,14 @@ const IO_EFFECTS = new Map<number, number>([
   [NvmOpcode.WriteZeroes, Effects.CSUPP | Effects.LBCC],
   [NvmOpcode.DatasetManagement, Effects.CSUPP | Effects.LBCC],
   [NvmOpcode.Verify, Effects.CSUPP],
+]);
+
+/** Zoned Namespace Command Set: the NVM commands plus the zone commands (Linux needs Zone Append). */
+const ZNS_IO_EFFECTS = new Map<number, number>([
+  ...IO_EFFECTS,
+  [NvmOpcode.ZoneMgmtSend, Effects.CSUPP | Effects.LBCC],
+  [NvmOpcode.ZoneMgmtReceive, Effects.CSUPP],
+  [NvmOpcode.ZoneAppend, Effects.CSUPP | Effects.LBCC],
 ]);
 
 function smartLog(ctrl: Controller, nsid: number): Buffer {
@@ -299,9 +348,18 @@ function getLogPage(ctrl: Controller, req: NvmeRequest): number {
         if (!lp.rae) ctrl.changedNs.clear();
         break;
       case LogPage.CommandEffects:
-        if (lp.csi !== Csi.Nvm) return Status.InvalidField;
-        page = encodeEffectsLog(ADMIN_EFFECTS, IO_EFFECTS);
+        if (lp.csi === Csi.Zoned) page = encodeEffectsLog(ADMIN_EFFECTS, ZNS_IO_EFFECTS);
+        else if (lp.csi === Csi.Nvm) page = encodeEffectsLog(ADMIN_EFFECTS, IO_EFFECTS);
+        else return Status.InvalidField;
         break;
+      case LogPage.ChangedZoneList: {
+        const ns = ctrl.subsys.activeNamespace(req.nsid);
+        if (!ns || ns.zones === null) return Status.InvalidNamespace;
+        const set = ctrl.changedZones.get(req.nsid);
+        page = encodeChangedZoneList(set ? [...set].sort((a, b) => a - b) : []);
+        if (!lp.rae) ctrl.changedZones.delete(req.nsid);
+        break;
+      }
       default:
         return Status.InvalidLogPage;
     }
@@ -414,7 +472,7 @@ function setFeatures(ctrl: Controller, req: NvmeRequest): number {
       return Status.Success;
     }
     case FeatureId.AsyncEventConfig: {
-      const supported = ctrl.isDiscovery ? Oaes.DiscoveryChange : Oaes.NsAttr;
+      const supported = ctrl.isDiscovery ? Oaes.DiscoveryChange : supportedNotices(ctrl);
       ctrl.features.set(fid, (cdw11 & supported) >>> 0);
       return Status.Success;
     }

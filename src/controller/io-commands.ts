@@ -8,6 +8,8 @@
 // the modelled time (ASYNC; the engine calls req.complete). Op mapping: Read / Compare / Verify ->
 // Read, Write -> Write (FUA = CDW12 bit 30), Write Zeroes -> WriteZeroes (FUA too), Flush -> Flush,
 // Dataset Management with AD -> one Trim per non-empty range (complete when all are).
+// Zoned namespaces: reads and writes pass the zone checks first, and the Zoned Namespace Command
+// Set's own commands are handled in zns-commands.ts.
 import type { CompletionSink } from '../devices/engine/engine.js';
 import { ModelOp, type ModelOpCode } from '../devices/model.js';
 import { NvmOpcode } from '../protocol/constants.js';
@@ -16,6 +18,7 @@ import { Status } from '../protocol/status.js';
 import type { Controller } from './controller.js';
 import type { Namespace } from './namespace.js';
 import { ASYNC, type NvmeRequest } from './request.js';
+import { executeZns, zoneCheck } from './zns-commands.js';
 
 const NSID_ALL = 0xffffffff;
 const DSM_RANGE_SIZE = 16;
@@ -39,8 +42,16 @@ export function executeIo(ctrl: Controller, req: NvmeRequest): number {
       const slba = sqe.readUInt32LE(SqeOff.cdw10) + sqe.readUInt32LE(SqeOff.cdw11) * TWO32;
       const nlb = (sqe.readUInt32LE(SqeOff.cdw12) & 0xffff) + 1;
       if (slba + nlb > ns.nlb) return Status.LbaOutOfRange;
+      if (ns.zones !== null) {
+        const zs = zoneCheck(ns.zones, req, slba, nlb, nlb << ns.lbaShift);
+        if (zs !== Status.Success) return zs;
+      }
       return rw(ns, req, slba, nlb);
     }
+    case NvmOpcode.ZoneMgmtSend:
+    case NvmOpcode.ZoneMgmtReceive:
+    case NvmOpcode.ZoneAppend:
+      return ns.zones === null ? Status.InvalidOpcode : executeZns(ns, ns.zones, req);
     case NvmOpcode.Flush:
       ns.stats.flushes++;
       return finish(ns, req, ModelOp.Flush, 0, 0, false, Status.Success);
@@ -141,7 +152,7 @@ function flushAll(ctrl: Controller, req: NvmeRequest): number {
 }
 
 /** Completes `req` when all `n` model ops have; the first error status wins. */
-class Join implements CompletionSink {
+export class Join implements CompletionSink {
   private status: number = Status.Success;
   constructor(
     private readonly req: NvmeRequest,
@@ -160,7 +171,7 @@ class Join implements CompletionSink {
  * "now" for every command, so the hop would only add latency. Its model then sees no commands (its
  * counters stay still; host-side statistics do not).
  */
-function finish(ns: Namespace, req: NvmeRequest, op: ModelOpCode, slba: number, nlb: number, fua: boolean, status: number): number {
+export function finish(ns: Namespace, req: NvmeRequest, op: ModelOpCode, slba: number, nlb: number, fua: boolean, status: number): number {
   const m = ns.model;
   if (m === null || m.inline) return status;
   if (!m.available) return Status.InternalError; // worker restarting after a failure: the host retries

@@ -5,6 +5,7 @@ import type { BlockDevice } from '../devices/block-device.js';
 import type { NamespaceModel } from '../devices/engine/engine.js';
 import { emptyCounters } from '../devices/engine/layout.js';
 import type { ModelCounters, TimingParams } from '../devices/model.js';
+import type { ZoneManager } from '../devices/zns/zones.js';
 
 export interface NamespaceIds {
   nguid: Buffer;
@@ -56,6 +57,11 @@ export class Namespace {
    * completes at once, counters stay at zero). Data stays in `device` on this thread either way.
    */
   model: NamespaceModel | null = null;
+  /**
+   * Zoned namespaces (`zns`): the zone state machine (states, write pointers, limits), on this
+   * thread with the data; `zones.stats()` is a plain object of counters. Null for other kinds.
+   */
+  zones: ZoneManager | null = null;
 
   constructor(
     readonly nsid: number,

@@ -1,4 +1,4 @@
-// Memory-backed data store of an NVM-command-set namespace (`nvm` and `conv` emulation): the
+// Memory-backed data store of an NVM-command-set namespace (`nvm`, `conv` and `zns` emulation): the
 // bytes, on the network thread. When and how a command completes is the namespace's DeviceModel's
 // business, on a device engine worker.
 import type { BlockDevice } from './block-device.js';
@@ -8,11 +8,11 @@ export interface NvmDeviceOptions {
   capacityBytes: number;
   lbaSize: number;
   /** Emulation type reported to the controller (default 'nvm'). */
-  kind?: 'nvm' | 'conv';
+  kind?: 'nvm' | 'conv' | 'zns';
 }
 
 export class NvmDevice implements BlockDevice {
-  readonly kind: 'nvm' | 'conv';
+  readonly kind: 'nvm' | 'conv' | 'zns';
   readonly capacityBytes: number;
   readonly lbaSize: number;
   private readonly store: SparseMemoryStore;
