@@ -165,6 +165,7 @@ export interface SimulationRun {
 export function simulate(o: SimulateOptions): SimulationRun {
   const wallStart = process.hrtime.bigint();
   const e = simulationEmulation(o);
+  if (e.type === 'zns') throw new InvalidArgumentError('simulate does not drive zoned namespaces yet (its workloads ignore write pointers); use fio --zonemode=zbd against the daemon');
   if (e.type !== 'nvm' && e.type !== 'conv') throw new InvalidArgumentError(`emulation type "${e.type}" has no device model yet`);
   const rw = o.rw as RwMode;
   if (!(RW_MODES as readonly string[]).includes(rw)) throw new InvalidArgumentError(`--rw must be one of ${RW_MODES.join(', ')}`);
@@ -452,7 +453,7 @@ export function registerSimulateCommand(program: Command): Command {
   return program
     .command('simulate')
     .description('run a fio-like workload against an emulated device model in virtual time (no network, deterministic)')
-    .option('--type <type>', "emulation type: nvm or conv (zns and kv have no model yet); default conv, or the preset's type")
+    .option('--type <type>', "emulation type: nvm or conv (zns is not simulated yet, kv has no model yet); default conv, or the preset's type")
     .option('--preset <name>', `device preset (${[...PRESET_NAMES.nvm, ...PRESET_NAMES.conv].join(', ')})`)
     .option('--capacity <size>', `namespace capacity (default ${DEFAULT_SIM_CAPACITY}, or the --config namespace's)`)
     .option('--lba-size <bytes>', '512 or 4096')
