@@ -103,6 +103,9 @@ FIO_SIZE=$((ZONE_SECTORS * 512 * 12))
 step fio-seq timeout 600 fio --name=zns-seq --filename="$DEV" --direct=1 --zonemode=zbd --ioengine=psync \
   --rw=write --bs=64k --size=$FIO_SIZE --verify=crc32c --do_verify=1 --verify_fatal=1 --group_reporting
 step reset-before-rand blkzone reset "$DEV"
+# Queue depth > 1 on a zoned disk needs mq-deadline (zone write locking); this host comes up with
+# "none" (mq-deadline is a module loaded after the disk appeared), so select it as users must.
+step scheduler sh -c "echo mq-deadline > $Q/scheduler && cat $Q/scheduler"
 step fio-rand timeout 600 fio --name=zns-rand --filename="$DEV" --direct=1 --zonemode=zbd --ioengine=libaio --iodepth=4 \
   --rw=randwrite --bs=16k --size=$FIO_SIZE --io_size=$((FIO_SIZE / 2)) --verify=crc32c --do_verify=1 --verify_fatal=1 \
   --group_reporting
