@@ -3,7 +3,7 @@
 // Used by the CLI and, unchanged, by the integration tests.
 import { pino, type Logger } from 'pino';
 import { ConfigConflict, ConfigError, relativeIssues } from './config/errors.js';
-import { validateTopology, type NamespaceConfig, type PortConfig, type SubsystemConfig, type Topology } from './config/topology.js';
+import { validateTopology, type Emulation, type NamespaceConfig, type PortConfig, type SubsystemConfig, type Topology } from './config/topology.js';
 import { deriveNamespaceIds, Namespace } from './controller/namespace.js';
 import { Subsystem } from './controller/subsystem.js';
 import { DEFAULT_LIMITS, Target, type PortRuntime, type TargetLimits } from './controller/target.js';
@@ -13,6 +13,9 @@ import { KvStore } from './devices/kv/kv-store.js';
 import type { MemoryBudget } from './devices/memory-budget.js';
 import { discardModelSnapshot, readModelSnapshot, writeModelSnapshot } from './devices/model-snapshot.js';
 import { NvmDevice } from './devices/nvm-device.js';
+import { znsLayout } from './devices/models/zns-params.js';
+import { resolveEmulation } from './devices/presets.js';
+import { ZoneManager } from './devices/zns/zones.js';
 import { startAdminServer } from './http/admin-server.js';
 import { createMetricsRegistry } from './metrics/families.js';
 import { Csi, Disc } from './protocol/constants.js';
@@ -404,8 +407,10 @@ export function createDevice(cfg: NamespaceConfig, budget?: MemoryBudget): Block
     case 'kv':
       // The block side of a KV namespace (what NVM Read sees on the vendor layout): never written.
       return new NvmDevice({ capacityBytes: e.capacity, lbaSize: e.lba_size, kind: 'kv' });
-    default:
-      throw new ConfigError([{ path: 'emulation.type', message: `emulation type "${e.type}" is not implemented yet` }]);
+    case 'zns':
+      // Zone states and write pointers live in memory only: a file would outlive them.
+      if (cfg.device.path) throw new ConfigError([{ path: 'device.path', message: 'not supported for zns namespaces (zone state is not persisted)' }]);
+      return new NvmDevice({ capacityBytes: e.capacity, lbaSize: e.lba_size, kind: e.type, ...(budget ? { budget } : {}) });
   }
 }
 
@@ -462,8 +467,9 @@ function portRuntime(p: PortConfig): PortRuntime {
   };
 }
 
-/** The command-set side of a namespace beyond the NVM block store: a KV namespace's store and CSI. */
+/** The command-set side of a namespace beyond the NVM block store: a zoned one's zones, a KV one's store and CSI. */
 function attachCommandSet(ns: Namespace, nc: NamespaceConfig, limits: TargetLimits): void {
+  if (nc.emulation.type === 'zns') ns.zones = createZoneManager(nc.emulation, ns.device.lbaSize);
   if (nc.emulation.type === 'kv') {
     ns.kv = new KvStore({
       capacityBytes: nc.emulation.capacity,
@@ -472,6 +478,22 @@ function attachCommandSet(ns: Namespace, nc: NamespaceConfig, limits: TargetLimi
     });
     if (nc.emulation.command_set === 'nvmevirt') ns.csi = Csi.Nvm; // vendor opcodes on an NVM namespace, as NVMeVirt
   }
+}
+
+/** The zone state machine of a `zns` namespace, laid out from its resolved emulation block. */
+export function createZoneManager(e: Emulation, lbaSize: number): ZoneManager {
+  const r = resolveEmulation(e);
+  if (r.type !== 'zns') throw new Error(`not a zns emulation: ${r.type}`);
+  const l = znsLayout(r.params, r.capacity, lbaSize, r.mdts);
+  return new ZoneManager({
+    nlb: l.zones * l.zoneLbas,
+    zoneSize: l.zoneLbas,
+    zoneCapacity: l.zoneCapLbas,
+    maxOpen: r.params.max_open_zones,
+    maxActive: r.params.max_active_zones,
+    appendLimit: l.appendLimitLbas,
+    descriptorExtensionBytes: r.params.zone_descriptor_extension_size,
+  });
 }
 
 /** Build the target; with an engine, every namespace gets a device model on it (start the engine before I/O). */

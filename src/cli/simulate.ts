@@ -166,7 +166,7 @@ export function simulate(o: SimulateOptions): SimulationRun {
   const wallStart = process.hrtime.bigint();
   const e = simulationEmulation(o);
   if (e.type === 'kv') throw new InvalidArgumentError('simulate runs block workloads (fio-like); a kv namespace is driven by KV commands, see `nvmf-emu kv`');
-  if (e.type !== 'nvm' && e.type !== 'conv') throw new InvalidArgumentError(`emulation type "${e.type}" has no device model yet`);
+  if (e.type === 'zns') throw new InvalidArgumentError('simulate does not drive zoned namespaces yet (its workloads ignore write pointers); use fio --zonemode=zbd against the daemon');
   const rw = o.rw as RwMode;
   if (!(RW_MODES as readonly string[]).includes(rw)) throw new InvalidArgumentError(`--rw must be one of ${RW_MODES.join(', ')}`);
   const pre = (o.precondition === true ? 'steady' : (o.precondition ?? 'none')) as PreconditionMode;
@@ -453,7 +453,7 @@ export function registerSimulateCommand(program: Command): Command {
   return program
     .command('simulate')
     .description('run a fio-like workload against an emulated device model in virtual time (no network, deterministic)')
-    .option('--type <type>', "emulation type: nvm or conv (zns has no model yet; kv takes KV commands, not block I/O); default conv, or the preset's type")
+    .option('--type <type>', "emulation type: nvm or conv (zns is not simulated yet; kv takes KV commands, not block I/O); default conv, or the preset's type")
     .option('--preset <name>', `device preset (${[...PRESET_NAMES.nvm, ...PRESET_NAMES.conv].join(', ')})`)
     .option('--capacity <size>', `namespace capacity (default ${DEFAULT_SIM_CAPACITY}, or the --config namespace's)`)
     .option('--lba-size <bytes>', '512 or 4096')

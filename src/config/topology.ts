@@ -18,6 +18,7 @@ import { PRESET_NAMES, resolveEmulation } from '../devices/presets.js';
 import { CELL_TYPES, GC_POLICIES, MAP_UNIT, type ConvParams } from '../devices/models/conv-params.js';
 import type { KvParams } from '../devices/models/kv-model.js';
 import { KV_COMMAND_SETS, type KvCommandSet } from '../protocol/kv.js';
+import { ZNS_SIZE_KEYS, type ZnsParams } from '../devices/models/zns-params.js';
 
 export { ConfigError, type ConfigIssue } from './errors.js';
 
@@ -145,14 +146,15 @@ export const DEFAULT_KV_COMMAND_SET: KvCommandSet = 'nvmevirt';
  */
 export const KV_VENDOR_KEY_LENGTHS = ['bytes', 'zero-based'] as const;
 export type KvVendorKeyLength = (typeof KV_VENDOR_KEY_LENGTHS)[number];
-export interface OtherEmulation extends EmulationCommon {
-  type: 'zns';
-  read_latency_ns: number;
-  write_latency_ns: number;
-  /** Type-specific parameters, not validated yet (zns/kv define their own keys later). */
-  params: Record<string, unknown>;
-}
-export type Emulation = NvmEmulation | ConvEmulation | KvEmulation | OtherEmulation;
+/**
+ * zns: overrides of the preset's ZnsParams (see src/devices/models/zns-params.ts): zone layout
+ * (zone_size, zone_capacity, max_open_zones, max_active_zones, zone_append_size_limit,
+ * zone_descriptor_extension_size) and NAND timing; sizes in bytes.
+ */
+export type ZnsEmulation = EmulationCommon & { type: 'zns' } & Partial<
+    Omit<ZnsParams, 'read_4k_latency_ns' | 'read_latency_ns'> & { read_4k_latency_ns: number | number[]; read_latency_ns: number | number[] }
+  >;
+export type Emulation = NvmEmulation | ConvEmulation | ZnsEmulation | KvEmulation;
 
 export interface NamespaceConfig {
   nsid: number;
@@ -334,6 +336,9 @@ const pageSize: Leaf<number> = (v) => {
   return !r.ok ? r : r.value % MAP_UNIT === 0 ? r : bad(`must be a multiple of 4 KiB (${MAP_UNIT} bytes)`);
 };
 
+/** A size in bytes, or 0 (meaning "none" or "the default", as the key says). */
+const sizeOrZero: Leaf<number> = (v) => (v === 0 || v === '0' ? ok(0) : capacity(v));
+
 /** Nanoseconds for every page type, or one per page type (LSB first). */
 const latencyList: Leaf<number | number[]> = (v) => {
   const isNs = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x) && x >= 0;
@@ -363,6 +368,7 @@ const LEAVES = {
   eui64: hexId(16, /[-:]/g, '16 hex digits (EUI-64, dashes or colons allowed)'),
   capacity,
   pageSize,
+  sizeOrZero,
   latencyList,
   noReferrals: ((v) =>
     !Array.isArray(v) ? bad('must be array') : v.length ? bad('referrals are not supported (must be empty)') : ok(v)) as Leaf<unknown>,
@@ -437,7 +443,39 @@ const EMULATION_TYPE_KEYS: Record<EmulationType, Record<string, Schema>> = {
     gc_policy: { enum: [...GC_POLICIES] },
     pe_cycles: int(1, 1e7),
   },
-  zns: { preset: { enum: [...PRESET_NAMES.zns] }, read_latency_ns: ns, write_latency_ns: ns, params: { type: 'object' } },
+  zns: {
+    preset: { enum: [...PRESET_NAMES.zns] },
+    zone_size: leaf('capacity'),
+    zone_capacity: leaf('sizeOrZero'),
+    max_open_zones: int(0, 0xfffffffe),
+    max_active_zones: int(0, 0xfffffffe),
+    zone_append_size_limit: leaf('sizeOrZero'),
+    zone_descriptor_extension_size: int(0, 255 * 64),
+    cell_type: { enum: [...CELL_TYPES] },
+    channels: int(1, 256),
+    luns_per_channel: int(1, 256),
+    planes_per_lun: int(1, 16),
+    zone_dies: int(1, 65536),
+    flash_page_size: leaf('pageSize'),
+    oneshot_page_size: leaf('pageSize'),
+    read_4k_latency_ns: leaf('latencyList'),
+    read_latency_ns: leaf('latencyList'),
+    program_latency_ns: ns,
+    erase_latency_ns: ns,
+    firmware_4k_read_ns: ns,
+    firmware_read_ns: ns,
+    firmware_wbuf_base_ns: ns,
+    firmware_wbuf_per_4k_ns: ns,
+    firmware_ch_xfer_ns: ns,
+    channel_bw_mibps: mibps,
+    pcie_bw_mibps: mibps,
+    max_channel_xfer_size: leaf('pageSize'),
+    write_unit_size: leaf('capacity'),
+    zone_write_buffer_oneshots: int(0, 4096),
+    write_buffer_size: leaf('sizeOrZero'),
+    write_early_completion: { type: 'boolean' },
+    pe_cycles: int(1, 1e7),
+  },
   kv: {
     preset: { enum: [...PRESET_NAMES.kv] },
     command_set: { enum: [...KV_COMMAND_SETS] },
@@ -755,6 +793,16 @@ function normEmulation(e: Obj): Emulation {
         read_bw_mibps: e.read_bw_mibps as number | undefined,
         write_bw_mibps: e.write_bw_mibps as number | undefined,
       });
+    case 'zns': {
+      const out: Obj = { type, ...common };
+      const sizes = new Set<string>(ZNS_SIZE_KEYS);
+      for (const k of Object.keys(EMULATION_TYPE_KEYS.zns)) {
+        const v = e[k];
+        if (v === undefined || k === 'preset') continue;
+        out[k] = sizes.has(k) ? must('sizeOrZero', v) : k.startsWith('read_') ? must('latencyList', v) : v;
+      }
+      return out as unknown as ZnsEmulation;
+    }
     case 'conv': {
       const out: Obj = { type, ...common };
       for (const k of Object.keys(EMULATION_TYPE_KEYS.conv)) {
@@ -779,13 +827,7 @@ function normEmulation(e: Obj): Emulation {
       return out as unknown as KvEmulation;
     }
     default:
-      return {
-        type,
-        ...common,
-        read_latency_ns: (e.read_latency_ns as number | undefined) ?? 0,
-        write_latency_ns: (e.write_latency_ns as number | undefined) ?? 0,
-        params: { ...((e.params as Obj | undefined) ?? {}) },
-      };
+      throw new Error(`unknown emulation type ${String(type)}`); // the schema admits none
   }
 }
 

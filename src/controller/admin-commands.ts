@@ -25,6 +25,7 @@ import {
 } from '../protocol/log-pages.js';
 import { encodeIdentifyKvController, encodeIdentifyKvNamespace, KV_MAX_KEY_LENGTH, KvOpcode, KvVendorOpcode } from '../protocol/kv.js';
 import { cdw } from '../protocol/sqe.js';
+import { encodeChangedZoneList, encodeIdentifyZnsController, encodeIdentifyZnsNamespace, OZCS_RAZB, ZNS_NO_LIMIT, ZONE_DESCRIPTOR_EXTENSION_UNIT } from '../protocol/zns.js';
 import { Status } from '../protocol/status.js';
 import { ABORT_LIMIT, AER_LIMIT, Controller, ERROR_LOG_ENTRIES } from './controller.js';
 import type { Namespace } from './namespace.js';
@@ -88,7 +89,7 @@ export function identifyControllerFields(ctrl: Controller): IdentifyControllerFi
     mdts: Math.log2(t.limits.maxTransferSize / 4096),
     cntlid: ctrl.cntlid,
     version: NVME_VERSION,
-    oaes: disc ? Oaes.DiscoveryChange : Oaes.NsAttr,
+    oaes: disc ? Oaes.DiscoveryChange : supportedNotices(ctrl),
     ctratt: 1, // 128-bit host identifier
     cntrltype: disc ? 2 : 1,
     oacs: 0,
@@ -119,6 +120,35 @@ export function identifyControllerFields(ctrl: Controller): IdentifyControllerFi
     msdbd: 1,
     ps0MaxPowerCw: disc ? 0 : 900,
   };
+}
+
+/** Notices the controller can raise: namespace attribute changes, and zone descriptor changes with zoned namespaces. */
+function supportedNotices(ctrl: Controller): number {
+  const zoned = [...ctrl.subsys.namespaces.values()].some((n) => n.zones !== null);
+  return (Oaes.NsAttr | (zoned ? Oaes.ZoneDescriptorChanged : 0)) >>> 0;
+}
+
+/** Zoned Namespace Command Set Identify Namespace (CNS 05h, CSI 02h). */
+function identifyZnsNamespace(ns: Namespace): Buffer {
+  const z = ns.zones!;
+  const zoneBytes = z.zoneSize * ns.lbaSize;
+  return encodeIdentifyZnsNamespace({
+    zoc: 0, // no variable zone capacity, no zone active excursions (Linux refuses either)
+    ozcs: OZCS_RAZB,
+    mar: z.maxActive > 0 ? z.maxActive - 1 : ZNS_NO_LIMIT,
+    mor: z.maxOpen > 0 ? z.maxOpen - 1 : ZNS_NO_LIMIT,
+    rrl: 0,
+    frl: 0,
+    // One extension per LBA format of Identify Namespace (512 B, 4 KiB): the zone size in each.
+    lbafe: [512, 4096].map((lba) => ({ zsze: BigInt(Math.floor(zoneBytes / lba)), zdes: z.extensionBytes / ZONE_DESCRIPTOR_EXTENSION_UNIT })),
+  });
+}
+
+/** Zone Append Size Limit for the controller: the smallest of its zoned namespaces' limits. */
+function zoneAppendSizeLimit(ctrl: Controller): number {
+  let bytes = ctrl.target.limits.maxTransferSize;
+  for (const n of ctrl.subsys.namespaces.values()) if (n.zones) bytes = Math.min(bytes, n.zones.appendLimit * n.lbaSize);
+  return Math.max(0, Math.floor(Math.log2(bytes / 4096)));
 }
 
 function identifyNamespace(ctrl: Controller, ns: Namespace): Buffer {
@@ -199,6 +229,10 @@ function identify(ctrl: Controller, req: NvmeRequest): number {
         sendData(req, encodeIdentifyKvController());
         return Status.Success;
       }
+      if (csi === Csi.Zoned) {
+        sendData(req, encodeIdentifyZnsController({ zasl: zoneAppendSizeLimit(ctrl) }));
+        return Status.Success;
+      }
       if (csi !== Csi.Nvm) return Status.InvalidField;
       // No extra limits: Verify / Write Zeroes up to what fits in NLB, DSM up to 256 ranges.
       sendData(req, encodeIdentifyNvmController({ vsl: 0, wzsl: 0, wusl: 0, dmrl: 0, dmrsl: 0, dmsl: 0n }));
@@ -211,6 +245,13 @@ function identify(ctrl: Controller, req: NvmeRequest): number {
         sendData(req, ns ? identifyKvNamespace(ctrl, ns) : Buffer.alloc(4096));
         return Status.Success;
       }
+      if (csi === Csi.Zoned) {
+        if (nsidInvalid() >= 0) return nsidInvalid();
+        const ns = subsys.activeNamespace(req.nsid);
+        if (ns && ns.zones === null) return Status.InvalidField; // not a zoned namespace
+        sendData(req, ns ? identifyZnsNamespace(ns) : Buffer.alloc(4096));
+        return Status.Success;
+      }
       if (csi !== Csi.Nvm) return Status.InvalidField;
       if (nsidInvalid() >= 0) return nsidInvalid();
       // NVM command set specific namespace: no extended LBA formats or PI; all zero is correct.
@@ -218,8 +259,8 @@ function identify(ctrl: Controller, req: NvmeRequest): number {
       return Status.Success;
     }
     case IdentifyCns.CommandSetCombinations: {
-      const kv = [...subsys.namespaces.values()].some((n) => n.csi === Csi.KeyValue);
-      sendData(req, encodeCommandSetCombinations((1n << BigInt(Csi.Nvm)) | (kv ? 1n << BigInt(Csi.KeyValue) : 0n)));
+      // Every I/O command set this controller implements (namespaces of any kind can be added at run time).
+      sendData(req, encodeCommandSetCombinations((1n << BigInt(Csi.Nvm)) | (1n << BigInt(Csi.KeyValue)) | (1n << BigInt(Csi.Zoned))));
       return Status.Success;
     }
     default:
@@ -290,6 +331,14 @@ const NVM_IO_EFFECTS_WITH_VENDOR_KV = new Map<number, number>([
 
 const hasVendorKv = (ctrl: Controller): boolean => [...ctrl.subsys.namespaces.values()].some((n) => n.kv !== null && n.csi === Csi.Nvm);
 
+/** Zoned Namespace Command Set: the NVM commands plus the zone commands (Linux needs Zone Append). */
+const ZNS_IO_EFFECTS = new Map<number, number>([
+  ...IO_EFFECTS,
+  [NvmOpcode.ZoneMgmtSend, Effects.CSUPP | Effects.LBCC],
+  [NvmOpcode.ZoneMgmtReceive, Effects.CSUPP],
+  [NvmOpcode.ZoneAppend, Effects.CSUPP | Effects.LBCC],
+]);
+
 function smartLog(ctrl: Controller, nsid: number): Buffer {
   const nss = nsid === NSID_ALL || nsid === 0 ? [...ctrl.subsys.namespaces.values()] : [ctrl.subsys.namespaces.get(nsid)!];
   let br = 0n, bw = 0n, rc = 0n, wc = 0n, busyMs = 0, mediaErrors = 0;
@@ -359,9 +408,18 @@ function getLogPage(ctrl: Controller, req: NvmeRequest): number {
         // Linux loads the log of every command set a namespace reports (nvme_alloc_ns_head): a
         // CSI 01h namespace without its log would not come up at all.
         if (lp.csi === Csi.KeyValue) page = encodeEffectsLog(ADMIN_EFFECTS, KV_IO_EFFECTS);
+        else if (lp.csi === Csi.Zoned) page = encodeEffectsLog(ADMIN_EFFECTS, ZNS_IO_EFFECTS);
         else if (lp.csi !== Csi.Nvm) return Status.InvalidField;
         else page = encodeEffectsLog(ADMIN_EFFECTS, hasVendorKv(ctrl) ? NVM_IO_EFFECTS_WITH_VENDOR_KV : IO_EFFECTS);
         break;
+      case LogPage.ChangedZoneList: {
+        const ns = ctrl.subsys.activeNamespace(req.nsid);
+        if (!ns || ns.zones === null) return Status.InvalidNamespace;
+        const set = ctrl.changedZones.get(req.nsid);
+        page = encodeChangedZoneList(set ? [...set].sort((a, b) => a - b) : []);
+        if (!lp.rae) ctrl.changedZones.delete(req.nsid);
+        break;
+      }
       default:
         return Status.InvalidLogPage;
     }
@@ -474,7 +532,7 @@ function setFeatures(ctrl: Controller, req: NvmeRequest): number {
       return Status.Success;
     }
     case FeatureId.AsyncEventConfig: {
-      const supported = ctrl.isDiscovery ? Oaes.DiscoveryChange : Oaes.NsAttr;
+      const supported = ctrl.isDiscovery ? Oaes.DiscoveryChange : supportedNotices(ctrl);
       ctrl.features.set(fid, (cdw11 & supported) >>> 0);
       return Status.Success;
     }

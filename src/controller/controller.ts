@@ -33,6 +33,8 @@ export class Controller {
   /** Event types masked until the host reads the log page they point to. */
   private readonly maskedLogs = new Set<number>();
   readonly changedNs = new Set<number>();
+  /** Zones (ZSLBAs) per zoned namespace whose descriptor changed since the host read log page BFh. */
+  readonly changedZones = new Map<number, Set<number>>();
   private readonly errors: ErrorLogEntry[] = [];
   errorCount = 0n;
   private kaTimer: NodeJS.Timeout | null = null;
@@ -140,6 +142,15 @@ export class Controller {
     if (this.isDiscovery) return;
     this.changedNs.add(nsid);
     this.raiseNotice(AsyncEvent.InfoNsAttrChanged, LogPage.ChangedNsList, Oaes.NsAttr);
+  }
+
+  /** A controller event changed these zones of a zoned namespace (read only, offline). */
+  zoneDescriptorsChanged(nsid: number, zslbas: readonly number[]): void {
+    if (this.isDiscovery || zslbas.length === 0) return;
+    let set = this.changedZones.get(nsid);
+    if (!set) this.changedZones.set(nsid, (set = new Set()));
+    for (const z of zslbas) set.add(z);
+    this.raiseNotice(AsyncEvent.InfoZoneDescriptorChanged, LogPage.ChangedZoneList, Oaes.ZoneDescriptorChanged);
   }
 
   discoveryChanged(): void {

@@ -8,6 +8,8 @@
 // the modelled time (ASYNC; the engine calls req.complete). Op mapping: Read / Compare / Verify ->
 // Read, Write -> Write (FUA = CDW12 bit 30), Write Zeroes -> WriteZeroes (FUA too), Flush -> Flush,
 // Dataset Management with AD -> one Trim per non-empty range (complete when all are).
+// Zoned namespaces: reads and writes pass the zone checks first, and the Zoned Namespace Command
+// Set's own commands are handled in zns-commands.ts.
 import type { CompletionSink } from '../devices/engine/engine.js';
 import { ModelOp, type ModelOpCode } from '../devices/model.js';
 import { NvmOpcode } from '../protocol/constants.js';
@@ -18,6 +20,7 @@ import { executeKv, KV_NOT_HANDLED } from './kv-commands.js';
 import type { FaultInjector } from '../devices/fault-injector.js';
 import type { Namespace } from './namespace.js';
 import { ASYNC, type NvmeRequest } from './request.js';
+import { executeZns, zoneCheck } from './zns-commands.js';
 
 const NSID_ALL = 0xffffffff;
 const DSM_RANGE_SIZE = 16;
@@ -46,9 +49,17 @@ export function executeIo(ctrl: Controller, req: NvmeRequest): number {
       const slba = sqe.readUInt32LE(SqeOff.cdw10) + sqe.readUInt32LE(SqeOff.cdw11) * TWO32;
       const nlb = (sqe.readUInt32LE(SqeOff.cdw12) & 0xffff) + 1;
       if (slba + nlb > ns.nlb) return Status.LbaOutOfRange;
+      if (ns.zones !== null) {
+        const zs = zoneCheck(ns.zones, req, slba, nlb, nlb << ns.lbaShift);
+        if (zs !== Status.Success) return zs;
+      }
       if (ns.faults !== null) return rwWithFaults(ns, ns.faults, req, slba, nlb);
       return rw(ns, req, slba, nlb);
     }
+    case NvmOpcode.ZoneMgmtSend:
+    case NvmOpcode.ZoneMgmtReceive:
+    case NvmOpcode.ZoneAppend:
+      return ns.zones === null ? Status.InvalidOpcode : executeZns(ns, ns.zones, req);
     case NvmOpcode.Flush:
       ns.stats.flushes++;
       if (ns.device.persistent) return finishDurable(ns, req, ModelOp.Flush, 0, 0, false, Status.Success);
@@ -202,7 +213,7 @@ function finishDurable(ns: Namespace, req: NvmeRequest, op: ModelOpCode, slba: n
 }
 
 /** Completes `req` when all `n` model ops have; the first error status wins. */
-class Join implements CompletionSink {
+export class Join implements CompletionSink {
   private status: number = Status.Success;
   constructor(
     private readonly req: NvmeRequest,

@@ -13,6 +13,7 @@ import { Csi } from '../protocol/constants.js';
 /** Model ops whose device time counts as media read / media write latency. */
 const MEDIA_READ_OPS: ReadonlySet<number> = new Set([ModelOp.Read, ModelOp.KvRetrieve]);
 const MEDIA_WRITE_OPS: ReadonlySet<number> = new Set([ModelOp.Write, ModelOp.WriteZeroes, ModelOp.KvStore]);
+import type { ZoneManager } from '../devices/zns/zones.js';
 
 export interface NamespaceIds {
   nguid: Buffer;
@@ -104,6 +105,11 @@ export class Namespace {
    * commands by op).
    */
   kv: KvStore | null = null;
+  /**
+   * Zoned namespaces (`zns`): the zone state machine (states, write pointers, limits), on this
+   * thread with the data; `zones.stats()` is a plain object of counters. Null for other kinds.
+   */
+  zones: ZoneManager | null = null;
 
   constructor(
     readonly nsid: number,

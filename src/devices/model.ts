@@ -11,6 +11,10 @@ export const ModelOp = {
   /** Dataset Management deallocate (TRIM). */
   Trim: 3,
   WriteZeroes: 4,
+  /** Zone Management Send Reset of the zone holding slba (nlb = zone size): erase its blocks. */
+  ZoneReset: 5,
+  /** Zone Management Send Finish of the zone holding slba: pad and program what is buffered. */
+  ZoneFinish: 6,
   // Key-value commands (kv model). Sizes travel in the submit fields: slba = value bytes moved
   // (stored, retrieved, or freed by a delete), nlb = key length; for KvList, nlb = keys returned.
   KvStore: 8,

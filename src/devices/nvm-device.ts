@@ -1,6 +1,7 @@
-// Data store of an NVM-command-set namespace (`nvm` and `conv` emulation): the bytes, on the
-// network thread, in sparse memory or, with `device.path`, in a file behind a memory cache. When
-// and how a command completes is the namespace's DeviceModel's business, on a device engine worker.
+// Data store of an NVM-command-set namespace (`nvm`, `conv` and `zns` emulation; the block side of
+// `kv`): the bytes, on the network thread, in sparse memory or, with `device.path`, in a file behind
+// a memory cache. When and how a command completes is the namespace's DeviceModel's business, on a
+// device engine worker.
 import type { BlockDevice } from './block-device.js';
 import { FileStore } from './file-store.js';
 import type { MemoryBudget } from './memory-budget.js';
@@ -10,7 +11,7 @@ export interface NvmDeviceOptions {
   capacityBytes: number;
   lbaSize: number;
   /** Emulation type reported to the controller (default 'nvm'). */
-  kind?: 'nvm' | 'conv' | 'kv';
+  kind?: 'nvm' | 'conv' | 'zns' | 'kv';
   /** Backing file (`device.path`): data survives restarts; Flush and FUA make it durable. */
   path?: string;
   /** The daemon's namespace-data memory (limits.max_memory); default unlimited. */
@@ -18,7 +19,7 @@ export interface NvmDeviceOptions {
 }
 
 export class NvmDevice implements BlockDevice {
-  readonly kind: 'nvm' | 'conv' | 'kv';
+  readonly kind: 'nvm' | 'conv' | 'zns' | 'kv';
   readonly capacityBytes: number;
   readonly lbaSize: number;
   private readonly store: SparseMemoryStore | FileStore;

@@ -5,13 +5,15 @@
 // The resolved parameters are plain JSON, so they can be posted to a worker thread and the model
 // built there with createModel().
 import { ConfigError, type ConfigIssue } from '../config/errors.js';
-import type { ConvEmulation, Emulation, EmulationType, KvEmulation, LbaSize, NvmEmulation } from '../config/topology.js';
+import type { ConvEmulation, Emulation, EmulationType, KvEmulation, LbaSize, NvmEmulation, ZnsEmulation } from '../config/topology.js';
 import type { KvCommandSet } from '../protocol/kv.js';
 import type { DeviceModel } from './model.js';
 import { ConvModel } from './models/conv-model.js';
 import { CELL_BITS, DEFAULT_MIN_LINES, convParamProblems, type ConvParams } from './models/conv-params.js';
 import { KV_TIMING_KEYS, KvModel, kvParamProblems, type KvParams } from './models/kv-model.js';
 import { NvmModel, type NvmParams } from './models/nvm-model.js';
+import { ZnsModel } from './models/zns-model.js';
+import { znsParamProblems, type ZnsParams } from './models/zns-params.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -31,45 +33,8 @@ export interface ConvPreset extends PresetBase {
   params: ConvParams;
 }
 
-/**
- * ZNS device figures (data for the ZNS issue; no model yet): the NAND, firmware and bus figures
- * under the conv model's names, plus the zone layout. 0 = unlimited for zone limits.
- */
-export type ZnsPresetParams = Pick<
-  ConvParams,
-  | 'channels'
-  | 'luns_per_channel'
-  | 'planes_per_lun'
-  | 'flash_page_size'
-  | 'oneshot_page_size'
-  | 'read_4k_latency_ns'
-  | 'read_latency_ns'
-  | 'program_latency_ns'
-  | 'erase_latency_ns'
-  | 'firmware_4k_read_ns'
-  | 'firmware_read_ns'
-  | 'firmware_wbuf_base_ns'
-  | 'firmware_wbuf_per_4k_ns'
-  | 'channel_bw_mibps'
-  | 'pcie_bw_mibps'
-  | 'write_buffer_size'
-  | 'over_provisioning'
-  | 'pe_cycles'
-> & {
-  cell_type: 'tlc';
-  /** Dies a zone is striped over; block size = zone size / zone_dies. */
-  zone_dies: number;
-  /** Extra firmware time per channel transfer. */
-  firmware_ch_xfer_ns: number;
-  max_channel_xfer_size: number;
-  write_unit_size: number;
-  /** Per-zone write buffer in one-shot pages (0 = one global buffer of write_buffer_size). */
-  zone_write_buffer_oneshots: number;
-  write_early_completion: boolean;
-  zone_size: number;
-  max_open_zones: number;
-  max_active_zones: number;
-};
+/** ZNS device figures: NAND, firmware and bus under the conv model's names, plus the zone layout. */
+export type ZnsPresetParams = ZnsParams;
 export interface ZnsPreset extends PresetBase {
   params: ZnsPresetParams;
 }
@@ -136,7 +101,10 @@ export const CONV_PRESETS: Record<string, ConvPreset> = {
 
 export const ZNS_PRESETS: Record<string, ZnsPreset> = {
   'wd-zn540': {
-    description: "Western Digital Ultrastar DC ZN540: NVMeVirt's WD_ZN540 figures (8 ch x 4 LUN TLC, 2 GiB zones)",
+    description:
+      "Western Digital Ultrastar DC ZN540: NVMeVirt's WD_ZN540 NAND figures (8 ch x 4 LUN TLC, 2 GiB zones striped over all 32 dies), " +
+      'with the drive\'s published zone layout NVMeVirt leaves out: 1077 MiB zone capacity, 14 open / 14 active zones, ' +
+      'a real erase latency on zone reset (5 ms; NVMeVirt: 0) and a zone append limit of MDTS (NVMeVirt: 0)',
     mdts: 6,
     lba_size: 512,
     params: {
@@ -165,13 +133,18 @@ export const ZNS_PRESETS: Record<string, ZnsPreset> = {
       write_early_completion: true,
       over_provisioning: 0,
       zone_size: 2 * GiB,
-      max_open_zones: 0,
-      max_active_zones: 0,
+      zone_capacity: 1077 * MiB,
+      max_open_zones: 14,
+      max_active_zones: 14,
+      zone_append_size_limit: 0,
+      zone_descriptor_extension_size: 0,
       pe_cycles: 1000,
     },
   },
   'zns-prototype': {
-    description: "NVMeVirt's ZNS prototype figures (8 ch x 16 LUN TLC, 64 KiB pages, 32 MiB zones, no early completion)",
+    description:
+      "NVMeVirt's ZNS prototype figures (8 ch x 16 LUN TLC, 64 KiB pages, 32 MiB zones each on one die, no early completion), " +
+      'plus a real erase latency on zone reset (5 ms; NVMeVirt: 0); open and active zones unlimited as in NVMeVirt',
     mdts: 6,
     lba_size: 512,
     params: {
@@ -200,8 +173,11 @@ export const ZNS_PRESETS: Record<string, ZnsPreset> = {
       write_early_completion: false,
       over_provisioning: 0,
       zone_size: 32 * MiB,
+      zone_capacity: 0,
       max_open_zones: 0,
       max_active_zones: 0,
+      zone_append_size_limit: 0,
+      zone_descriptor_extension_size: 0,
       pe_cycles: 1000,
     },
   },
@@ -279,12 +255,14 @@ export interface ResolvedKv extends ResolvedCommon {
   command_set: KvCommandSet;
   params: KvParams;
 }
-export interface ResolvedOther extends ResolvedCommon {
+export interface ResolvedZns extends ResolvedCommon {
   type: 'zns';
-  /** Preset figures (if any) overlaid with the block's `params`; no model uses them yet. */
-  params: Record<string, unknown>;
+  params: ZnsParams;
+  mdts: number;
 }
-export type ResolvedEmulation = ResolvedNvm | ResolvedConv | ResolvedKv | ResolvedOther;
+export type ResolvedEmulation = ResolvedNvm | ResolvedConv | ResolvedZns | ResolvedKv;
+/** zns without a preset uses the zns-prototype figures. */
+export const DEFAULT_ZNS_PRESET = 'zns-prototype';
 
 /** The block's own keys that override preset parameters, per type. */
 const NVM_KEYS = ['read_latency_ns', 'write_latency_ns', 'io_units', 'read_bw_mibps', 'write_bw_mibps'] as const;
@@ -321,6 +299,13 @@ export function resolveEmulation(e: Emulation): ResolvedEmulation {
       if (issues.length) throw new ConfigError(issues);
       return { ...common(base), type: 'conv', params };
     }
+    case 'zns': {
+      const base = ZNS_PRESETS[e.preset ?? DEFAULT_ZNS_PRESET]!;
+      const params = resolveZnsParams(base.params, e);
+      const issues: ConfigIssue[] = znsParamProblems(params, e.capacity, e.lba_size).map(([path, message]) => ({ path, message }));
+      if (issues.length) throw new ConfigError(issues);
+      return { ...common(base), type: 'zns', params, mdts: base.mdts };
+    }
     case 'kv': {
       const base = KV_PRESETS[e.preset ?? DEFAULT_KV_PRESET]!;
       const params: KvParams = { ...base.params };
@@ -331,10 +316,6 @@ export function resolveEmulation(e: Emulation): ResolvedEmulation {
       const issues: ConfigIssue[] = kvParamProblems(params).map(([path, message]) => ({ path, message }));
       if (issues.length) throw new ConfigError(issues);
       return { ...common(base), type: 'kv', command_set: (e as KvEmulation).command_set, params };
-    }
-    default: {
-      const data = preset ? structuredClone((preset as ZnsPreset).params) : {};
-      return { ...common(preset), type: e.type, params: { ...data, ...e.params } };
     }
   }
 }
@@ -355,6 +336,27 @@ function resolveConvParams(base: ConvParams, e: ConvEmulation): ConvParams {
   return p;
 }
 
+function resolveZnsParams(base: ZnsParams, e: ZnsEmulation): ZnsParams {
+  const p: ZnsParams = { ...base, read_4k_latency_ns: [...base.read_4k_latency_ns], read_latency_ns: [...base.read_latency_ns] };
+  const over = p as unknown as Record<string, unknown>;
+  for (const [k, v] of Object.entries(e)) {
+    if (v === undefined || !(k in p)) continue;
+    over[k] = Array.isArray(v) ? [...(v as number[])] : v;
+  }
+  const bits = CELL_BITS[p.cell_type];
+  for (const k of ['read_4k_latency_ns', 'read_latency_ns'] as const) {
+    const v = over[k] as number | number[];
+    if (typeof v === 'number') p[k] = new Array<number>(bits).fill(v);
+  }
+  // A zone size of one's own without a zone capacity keeps the preset's capacity / size ratio
+  // (wd-zn540: 1077 MiB of 2 GiB), rounded down to 4 KiB.
+  if (e.zone_size !== undefined && e.zone_capacity === undefined && base.zone_capacity > 0 && e.zone_size !== base.zone_size) {
+    p.zone_capacity = Math.max(4096, Math.floor((e.zone_size * (base.zone_capacity / base.zone_size)) / 4096) * 4096);
+    if (p.zone_capacity >= p.zone_size) p.zone_capacity = 0;
+  }
+  return p;
+}
+
 /**
  * Build the device model for a namespace. `emulation` is the normalised block from the topology
  * (or the output of resolveEmulation); lbaSize and capacityBytes default to its own.
@@ -370,9 +372,9 @@ export function createModel(
       return new NvmModel(r.params, lbaSize, capacityBytes);
     case 'conv':
       return new ConvModel(r.params, lbaSize, capacityBytes);
+    case 'zns':
+      return new ZnsModel(r.params, lbaSize, capacityBytes);
     case 'kv':
       return new KvModel(r.params, lbaSize, capacityBytes);
-    default:
-      throw new Error(`emulation type "${r.type}" has no device model yet`);
   }
 }

@@ -1,5 +1,7 @@
 // Admin API for namespaces: runtime timing control (what NVMeVirt users do through
-// /proc/nvmev/read_latency, write_latency and slot) and the device's counters.
+// /proc/nvmev/read_latency, write_latency and slot), the device's counters, and for zoned
+// namespaces the zone list and zone fault injection (a zone turning read only or offline, as
+// media failures do, with the Zone Descriptor Changed notice the spec prescribes).
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Namespace } from '../controller/namespace.js';
 import { FAULT_TYPES, FaultInjector, type FaultType } from '../devices/fault-injector.js';
@@ -121,4 +123,42 @@ export function registerNamespaceApi(app: FastifyInstance, target: Target): void
     ns.faults = null;
     return reply.code(204).send();
   });
+
+  app.get<{ Params: NsParams }>(`${API_PREFIX}/subsystems/:nqn/namespaces/:nsid/zones`, async (req, reply) => {
+    const ns = findNamespace(target, req.params, reply);
+    if (!ns) return reply;
+    if (!ns.zones) return reply.code(404).send({ error: 'not found', field: 'nsid', message: `namespace ${ns.nsid} is not zoned` });
+    return { zone_size: ns.zones.zoneSize, zone_capacity: ns.zones.zoneCapacity, lba_size: ns.lbaSize, stats: ns.zones.stats(), zones: ns.zones.list() };
+  });
+
+  app.post<{ Params: NsParams & { zslba: string }; Body: unknown }>(
+    `${API_PREFIX}/subsystems/:nqn/namespaces/:nsid/zones/:zslba/fault`,
+    async (req, reply) => {
+      const ns = findNamespace(target, req.params, reply);
+      if (!ns) return reply;
+      const zones = ns.zones;
+      if (!zones) return reply.code(404).send({ error: 'not found', field: 'nsid', message: `namespace ${ns.nsid} is not zoned` });
+      const zslba = /^\d+$/.test(req.params.zslba) ? Number(req.params.zslba) : NaN;
+      if (!Number.isSafeInteger(zslba) || zslba % zones.zoneSize !== 0 || zslba >= zones.count * zones.zoneSize) {
+        return reply.code(404).send({ error: 'not found', field: 'zslba', message: `no zone starts at LBA ${req.params.zslba} (zone size ${zones.zoneSize} blocks, ${zones.count} zones)` });
+      }
+      const body = req.body as { state?: unknown } | null;
+      const state = body && typeof body === 'object' ? body.state : undefined;
+      if (state !== 'offline' && state !== 'read_only') {
+        return reply.code(400).send({ error: 'invalid', field: 'state', message: 'must be "read_only" or "offline"' });
+      }
+      const z = zones.zoneOf(zslba);
+      let changed: boolean;
+      try {
+        changed = zones.inject(z, state);
+      } catch (err) {
+        return reply.code(409).send({ error: 'conflict', field: 'state', message: (err as Error).message });
+      }
+      if (changed) {
+        const s = [...target.subsystems.values()].find((x) => x.namespaces.get(ns.nsid) === ns);
+        for (const c of s?.controllers.values() ?? []) c.zoneDescriptorsChanged(ns.nsid, [zslba]);
+      }
+      return { changed, zone: zones.zoneInfo(z) };
+    },
+  );
 }

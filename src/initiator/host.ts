@@ -30,6 +30,7 @@ import {
 import { decodeIterRead, decodeKvList, encodeKvBatch, KV_MAX_KEY_LENGTH, KvOpcode, KvOption, kvSqeFields, KvVendorOpcode, type KvCommandSet } from '../protocol/kv.js';
 import { encodeSqe, SQE_SIZE, type Cqe, type SqeFields } from '../protocol/sqe.js';
 import { Status, statusName } from '../protocol/status.js';
+import { decodeZoneReport, encodeZoneMgmtRecvCdws, encodeZoneMgmtSendCdws, type ZoneDescriptor } from '../protocol/zns.js';
 import { HostQueue, type SubmitOptions, type SubmitResult } from './host-queue.js';
 
 export interface NvmeHostOptions {
@@ -431,6 +432,40 @@ export class NvmeHost {
   async verify(nsid: number, slba: bigint | number, nlb: number, o: QidOption = {}): Promise<void> {
     const r = await this.ioQueue(o.qid).submit(encodeRwSqe(this.sqe, NvmOpcode.Verify, nsid, slba, nlb));
     check(r, 'Verify');
+  }
+
+  // ---- Zoned Namespace Command Set ----
+
+  /** Zone Append `data` to the zone starting at `zslba`; resolves with the LBA the controller assigned. */
+  async zoneAppend(nsid: number, zslba: bigint | number, data: Buffer, o: QidOption & { fua?: boolean } = {}): Promise<number> {
+    const nlb = await this.blocksOf(nsid, data, 'zone append');
+    const r = await this.ioQueue(o.qid).submit(encodeRwSqe(this.sqe, NvmOpcode.ZoneAppend, nsid, zslba, nlb, o.fua ? RwFlag.FUA : 0), { data });
+    check(r, 'Zone Append');
+    return r.cqe.dw0 + r.cqe.dw1 * 0x100000000;
+  }
+
+  /** Zone Management Send (open 3, close 1, finish 2, reset 4, offline 5; ZoneSendAction), one zone or all. */
+  async zoneManagementSend(nsid: number, zslba: number, action: number, o: QidOption & { selectAll?: boolean; data?: Buffer } = {}): Promise<void> {
+    const c = encodeZoneMgmtSendCdws({ slba: zslba, action, selectAll: o.selectAll ?? false });
+    const r = await this.ioQueue(o.qid).submit(toSqe({ opcode: NvmOpcode.ZoneMgmtSend, nsid, ...c }), o.data ? { data: o.data } : undefined);
+    check(r, `Zone Management Send 0x${action.toString(16)}`);
+  }
+
+  /**
+   * Report zones from `slba` (Zone Management Receive) into a `bytes`-byte buffer: NZ and the
+   * descriptors returned. `filter` is ZRASF (ZoneReportFilter), `extended` asks for descriptor
+   * extensions of `extensionBytes` each.
+   */
+  async reportZones(
+    nsid: number,
+    slba: number,
+    o: QidOption & { bytes?: number; filter?: number; partial?: boolean; extended?: boolean; extensionBytes?: number } = {},
+  ): Promise<{ nrZones: number; zones: (ZoneDescriptor & { extension?: Buffer })[] }> {
+    const bytes = o.bytes ?? 4096;
+    const c = encodeZoneMgmtRecvCdws({ slba, bytes, action: o.extended ? 1 : 0, filter: o.filter ?? 0, partial: o.partial ?? false });
+    const r = await this.ioQueue(o.qid).submit(toSqe({ opcode: NvmOpcode.ZoneMgmtReceive, nsid, ...c }), { readLength: bytes });
+    check(r, 'Zone Management Receive');
+    return decodeZoneReport(r.data!, o.extended ? (o.extensionBytes ?? 0) : 0);
   }
 
   private async blocksOf(nsid: number, data: Buffer, what: string): Promise<number> {

@@ -8,6 +8,7 @@ import type { Namespace } from '../controller/namespace.js';
 import type { Target } from '../controller/target.js';
 import type { DeviceEngine } from '../devices/engine/engine.js';
 import type { KvStats } from '../devices/kv/kv-store.js';
+import { ZONE_STATE_NAMES, type ZoneStats } from '../devices/zns/zones.js';
 import { PduType } from '../protocol/constants.js';
 import { VERSION } from '../version.js';
 import { LATENCY_BUCKETS_S, type LatencyHistogram } from './latency-histogram.js';
@@ -151,6 +152,25 @@ export function createMetricsRegistry(src: MetricsSources): Registry {
   perFtl('ftl_write_amplification', 'gauge', 'Media bytes written / host bytes written since start (rate() of the two counters gives it over a window).', (c) =>
     c.hostWrittenBytes > 0 ? (c.mediaWrittenUserBytes + c.mediaWrittenGcBytes) / c.hostWrittenBytes : undefined,
   );
+
+  // ---- zoned namespaces
+  const zonesOf = (ns: Namespace): ZoneStats | undefined => ns.zones?.stats();
+  add('zns_zones', 'gauge', 'Zones by state.', () => {
+    const out: Sample[] = [];
+    for (const [labels, ns] of namespaces()) {
+      const z = zonesOf(ns);
+      if (z) for (const state of ZONE_STATE_NAMES) out.push({ labels: { ...labels, state }, value: z[state] });
+    }
+    return out;
+  });
+  perNs('zns_open_zones', 'gauge', 'Zones holding an open resource (implicitly or explicitly open).', (ns) => zonesOf(ns)?.open);
+  perNs('zns_active_zones', 'gauge', 'Zones holding an active resource (open or closed).', (ns) => zonesOf(ns)?.active);
+  perNs('zns_max_open_zones', 'gauge', 'Max open zones (0 = no limit).', (ns) => zonesOf(ns)?.maxOpen);
+  perNs('zns_max_active_zones', 'gauge', 'Max active zones (0 = no limit).', (ns) => zonesOf(ns)?.maxActive);
+  perNs('zns_zone_resets_total', 'counter', 'Zones reset (Zone Management Send Reset).', (ns) => zonesOf(ns)?.resets);
+  perNs('zns_zone_finishes_total', 'counter', 'Zones finished (Zone Management Send Finish).', (ns) => zonesOf(ns)?.finishes);
+  perNs('zns_zone_appends_total', 'counter', 'Zone Append commands that succeeded.', (ns) => zonesOf(ns)?.appends);
+  perNs('zns_implicit_closes_total', 'counter', 'Implicitly opened zones the controller closed to make room under the open limit.', (ns) => zonesOf(ns)?.implicitCloses);
 
   // ---- key-value namespaces
   const kvOf = (ns: Namespace): KvStats | undefined => ns.kv?.stats();

@@ -121,6 +121,8 @@ export const LogPage = {
   ChangedNsList: 0x04,
   CommandEffects: 0x05,
   Discovery: 0x70,
+  /** Zoned Namespace Command Set: Changed Zone List (Zone Descriptor Changed notices). */
+  ChangedZoneList: 0xbf,
 } as const;
 
 export const FeatureId = {
@@ -152,11 +154,13 @@ export const Property = { CAP: 0x00, VS: 0x08, CC: 0x14, CSTS: 0x1c, NSSR: 0x20 
 export const AsyncEvent = {
   TypeNotice: 0x2,
   InfoNsAttrChanged: 0x00,
+  /** ZNS Command Set: Zone Descriptor Changed (log page BFh). */
+  InfoZoneDescriptorChanged: 0xef,
   InfoDiscoveryChanged: 0xf0,
 } as const;
 
 /** Optional asynchronous events supported (OAES and Set Features 0Bh bits). */
-export const Oaes = { NsAttr: 1 << 8, DiscoveryChange: 1 << 31 } as const;
+export const Oaes = { NsAttr: 1 << 8, ZoneDescriptorChanged: 1 << 27, DiscoveryChange: 1 << 31 } as const;
 
 /** NVMe version we report: 2.0.0. */
 export const NVME_VERSION = 0x00020000;

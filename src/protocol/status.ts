@@ -63,6 +63,15 @@ export const Status = {
   KvVendorCapacityExceeded: s(3, 0x12, false),
   KvVendorKeyExists: s(3, 0x80, false),
   KvVendorIterateFailed: s(3, 0x94, false),
+  // Zoned Namespace Command Set (command specific, SCT 1, B8h..BFh)
+  ZoneBoundaryError: s(1, 0xb8),
+  ZoneIsFull: s(1, 0xb9),
+  ZoneIsReadOnly: s(1, 0xba),
+  ZoneIsOffline: s(1, 0xbb),
+  ZoneInvalidWrite: s(1, 0xbc),
+  TooManyActiveZones: s(1, 0xbd),
+  TooManyOpenZones: s(1, 0xbe),
+  InvalidZoneStateTransition: s(1, 0xbf),
   // Media and data integrity errors (SCT 2)
   WriteFault: s(2, 0x80),
   UnrecoveredReadError: s(2, 0x81),

@@ -165,7 +165,7 @@ describe('validateTopology', () => {
               device: { nguid: 'ABCDEF01-2345-6789-abcd-ef0123456789', path: '', eui64: '00:11:22:33:44:55:66:77' },
               enable: '0',
               nsid: 2,
-              emulation: { type: 'zns', preset: 'zns-prototype', capacity: '64MiB', params: { zone_size: '1MiB' } },
+              emulation: { type: 'zns', preset: 'zns-prototype', capacity: '64MiB', zone_size: '1MiB' },
             },
           ],
           nqn: SUB,
@@ -219,9 +219,7 @@ describe('validateTopology', () => {
         preset: 'zns-prototype',
         capacity: 64 * 1024 ** 2,
         lba_size: 512,
-        read_latency_ns: 0,
-        write_latency_ns: 0,
-        params: { zone_size: '1MiB' },
+        zone_size: 1024 ** 2,
       },
     });
   });
@@ -367,13 +365,11 @@ describe('validateTopology', () => {
     ]);
   });
 
-  it('accepts params only for the zns emulation type (nvm, conv and kv have explicit keys)', () => {
-    const t = validateTopology(topo((x) => (x.subsystems[0].namespaces[0].emulation = { type: 'zns', capacity: '1MiB', params: { a: 1 } })));
-    expect(t.subsystems[0]!.namespaces[0]!.emulation).toMatchObject({ type: 'zns', params: { a: 1 } });
+  it('accepts params for no emulation type (every type has explicit keys)', () => {
     const errs = issues(() => validateTopology(topo((x) => (x.subsystems[0].namespaces[0].emulation.params = {}))));
     expect(errs).toEqual([{ path: 'subsystems[0].namespaces[0].emulation.params', message: 'unknown key' }]);
-    for (const type of ['conv', 'kv']) {
-      const e = issues(() => validateTopology(topo((x) => (x.subsystems[0].namespaces[0].emulation = { type, capacity: '1MiB', params: {} }))));
+    for (const type of ['conv', 'kv', 'zns']) {
+      const e = issues(() => validateTopology(topo((x) => (x.subsystems[0].namespaces[0].emulation = { type, capacity: '32MiB', params: {} }))));
       expect(e).toEqual([{ path: 'subsystems[0].namespaces[0].emulation.params', message: 'unknown key' }]);
     }
   });
@@ -693,8 +689,8 @@ describe('emulation blocks (presets and per-type keys)', () => {
     expect(errs).toEqual([{ path: `${P}.preset`, message: 'must be one of samsung-970pro' }]);
     const nvm = issues(() => validateTopology(withEmulation({ type: 'nvm', preset: 'samsung-970pro', capacity: '1GiB' })));
     expect(nvm).toEqual([{ path: `${P}.preset`, message: 'must be one of intel-optane' }]);
-    for (const [type, preset] of [['zns', 'wd-zn540'], ['zns', 'zns-prototype'], ['kv', 'kv-prototype']]) {
-      expect(() => validateTopology(withEmulation({ type, preset, capacity: '64MiB' }))).not.toThrow();
+    for (const [type, preset, capacity] of [['zns', 'wd-zn540', '4GiB'], ['zns', 'zns-prototype', '64MiB'], ['kv', 'kv-prototype', '64MiB']]) {
+      expect(() => validateTopology(withEmulation({ type, preset, capacity }))).not.toThrow();
     }
   });
 
@@ -733,6 +729,50 @@ describe('emulation blocks (presets and per-type keys)', () => {
       { path: `${P}.slot`, message: 'unknown key' },
       { path: `${P}.io_units`, message: 'must be >= 0' },
     ]);
+  });
+
+  it('normalises a zns block (sizes to bytes) and reports bad zns keys with their exact paths', () => {
+    const t = validateTopology(
+      withEmulation({ type: 'zns', preset: 'wd-zn540', capacity: '64MiB', zone_size: '4MiB', zone_capacity: '3MiB', max_open_zones: 4, max_active_zones: 6, zone_append_size_limit: '128KiB', erase_latency_ns: 1000 }),
+    );
+    expect(t.subsystems[0]!.namespaces[0]!.emulation).toEqual({
+      type: 'zns',
+      preset: 'wd-zn540',
+      capacity: 64 * 1024 ** 2,
+      lba_size: 512,
+      zone_size: 4 * 1024 ** 2,
+      zone_capacity: 3 * 1024 ** 2,
+      max_open_zones: 4,
+      max_active_zones: 6,
+      zone_append_size_limit: 128 * 1024,
+      erase_latency_ns: 1000,
+    });
+    const schema = issues(() =>
+      validateTopology(withEmulation({ type: 'zns', capacity: '64MiB', zone_size: 'big', max_open_zones: -1, zone_count: 4, write_early_completion: 'yes' })),
+    );
+    expect(schema).toEqual(
+      expect.arrayContaining([
+        { path: `${P}.zone_count`, message: 'unknown key' },
+        { path: `${P}.zone_size`, message: expect.any(String) },
+        { path: `${P}.max_open_zones`, message: 'must be >= 0' },
+        { path: `${P}.write_early_completion`, message: 'must be boolean' },
+      ]),
+    );
+    expect(schema).toHaveLength(4);
+    const together = issues(() =>
+      validateTopology(
+        withEmulation({ type: 'zns', capacity: '20MiB', zone_size: '3MiB', zone_capacity: '5MiB', max_open_zones: 8, max_active_zones: 4, zone_append_size_limit: '12KiB', zone_descriptor_extension_size: 100 }),
+      ),
+    );
+    expect(together).toEqual([
+      { path: `${P}.zone_size`, message: 'must be a power of two number of logical blocks (lba_size 512), as Linux requires; got 3145728 bytes' },
+      { path: `${P}.zone_capacity`, message: 'must be a multiple of lba_size (512) and at most zone_size (3145728), got 5242880' },
+      { path: `${P}.max_open_zones`, message: 'must be at most max_active_zones (4), got 8' },
+      { path: `${P}.zone_append_size_limit`, message: "must be a power of two from 4 KiB to 1 MiB (the controller's MDTS), got 12288" },
+      { path: `${P}.zone_descriptor_extension_size`, message: 'must be a multiple of 64 bytes up to 16320, got 100' },
+    ]);
+    const whole = issues(() => validateTopology(withEmulation({ type: 'zns', capacity: '20MiB', zone_size: '8MiB' })));
+    expect(whole).toEqual([{ path: `${P}.capacity`, message: 'must be a whole number of zones (zone_size 8388608 bytes), got 20971520 bytes' }]);
   });
 
   it('reports keys that are fine alone but not together with the preset', () => {

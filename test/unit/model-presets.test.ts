@@ -39,13 +39,20 @@ describe('presets', () => {
     expect(p.params.erase_latency_ns).toBe(3_500_000); // NVMeVirt: 0
   });
 
-  it('zns presets are data for their issue; the kv preset feeds the kv model', () => {
-    expect(ZNS_PRESETS['wd-zn540']!.params).toMatchObject({ channels: 8, luns_per_channel: 4, oneshot_page_size: 96 * 1024, zone_size: 2 * GiB, program_latency_ns: 561_000 });
+  it('zns presets resolve into a zns model; the kv preset feeds the kv model', () => {
+    expect(ZNS_PRESETS['wd-zn540']!.params).toMatchObject({
+      channels: 8, luns_per_channel: 4, oneshot_page_size: 96 * 1024, zone_size: 2 * GiB, program_latency_ns: 561_000,
+      zone_capacity: 1077 * 1024 ** 2, max_open_zones: 14, max_active_zones: 14, erase_latency_ns: 5_000_000,
+    });
     expect(ZNS_PRESETS['zns-prototype']!.params).toMatchObject({ luns_per_channel: 16, zone_size: 32 * 1024 ** 2, write_early_completion: false });
     expect(KV_PRESETS['kv-prototype']).toMatchObject({ mdts: 5, lba_size: 512, cell_type: 'mlc', params: { channels: 8, nand_read_ns: 29_760, program_latency_ns: 185_000 } });
-    const r = resolveEmulation(validateEmulation({ type: 'zns', preset: 'wd-zn540', capacity: '4GiB', params: { zone_size: 1 } }));
-    expect(r.params).toMatchObject({ zone_size: 1, channels: 8 });
-    expect(() => createModel(r)).toThrow(/no device model yet/);
+    const r = resolveEmulation(validateEmulation({ type: 'zns', preset: 'wd-zn540', capacity: '64MiB', zone_size: '4MiB', read_latency_ns: 60_000 }));
+    expect(r).toMatchObject({ type: 'zns', mdts: 6, params: { zone_size: 4 * 1024 ** 2, channels: 8, read_latency_ns: [60_000, 60_000, 60_000] } });
+    expect(createModel(r).kind).toBe('zns');
+    // zone_size alone keeps the preset's capacity / size ratio (1077/2048), rounded down to 4 KiB.
+    if (r.type !== 'zns') throw new Error('type');
+    expect(r.params.zone_capacity).toBe(Math.floor((4 * 1024 ** 2 * 1077) / 2048 / 4096) * 4096);
+    expect(() => resolveEmulation(validateEmulation({ type: 'kv', capacity: '4GiB' }))).not.toThrow();
   });
 });
 
