@@ -4,7 +4,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GUEST_GATEWAY, REPO_ROOT, ensureHost, freePort, parseSteps, runGuest, startDaemon, type Daemon, type GuestResult, type GuestStep } from './lib/guest.js';
+import { type Daemon, ensureHost, freePort, GUEST_GATEWAY, type GuestResult, guestScript, type GuestStep, parseSteps, REPO_ROOT, runGuest, startDaemon } from './lib/guest.js';
 
 const NQN = 'nqn.2024-01.io.nvmf-emu:e2e-conv';
 const SIZE_MB = 32;
@@ -36,9 +36,8 @@ beforeAll(async () => {
   const cfg = join(OUT_DIR, 'conv.json');
   await writeFile(cfg, JSON.stringify(fixture, null, 2));
   daemon = await startDaemon(cfg, ['--advertise-address', GUEST_GATEWAY]);
-  const body = await readFile(join(REPO_ROOT, 'test/e2e/guest/conv.sh'), 'utf8');
   try {
-    guest = await runGuest(['#!/bin/sh', `TGT=${GUEST_GATEWAY}`, `PORT=${port}`, `NQN=${NQN}`, `SIZE_MB=${SIZE_MB}`, ''].join('\n') + body, 900);
+    guest = await runGuest(await guestScript('conv', { TGT: GUEST_GATEWAY, PORT: port, NQN, SIZE_MB }), 900);
   } finally {
     await writeFile(join(OUT_DIR, 'conv-guest.log'), guest?.output ?? '(no output)');
   }

@@ -19,6 +19,7 @@ import {
   GUEST_GATEWAY,
   ensureHost,
   freePort,
+  guestScript,
   parseSteps,
   runGuest,
   startDaemon,
@@ -144,19 +145,9 @@ beforeAll(async () => {
       process.env.E2E_DAEMON_LOG_LEVEL ?? 'info',
     ]);
   }
-  const body = await readFile(join(E2E_DIR, 'guest/core.sh'), 'utf8');
-  const header = [
-    '#!/bin/sh',
-    `TGT=${target}`,
-    `PORT=${port}`,
-    `OPEN=${OPEN}`,
-    `CLOSED=${CLOSED}`,
-    `REF_PORT=${REF_PORT}`,
-    `SELFTEST=${SELFTEST ? 1 : 0}`,
-    '',
-  ].join('\n');
+  const script = await guestScript('core', { TGT: target, PORT: port, OPEN, CLOSED, REF_PORT, SELFTEST: SELFTEST ? 1 : 0 });
   try {
-    guest = await runGuest(header + body, GUEST_TIMEOUT_S);
+    guest = await runGuest(script, GUEST_TIMEOUT_S);
   } finally {
     await writeFile(join(OUT_DIR, 'core-guest.log'), guest?.output ?? '(no guest output)');
     if (daemon) await writeFile(join(OUT_DIR, 'core-daemon.log'), daemon.logs());

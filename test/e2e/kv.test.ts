@@ -7,7 +7,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DAEMON_MAIN, GUEST_GATEWAY, REPO_ROOT, ensureHost, freePort, parseSteps, runGuest, startDaemon, type Daemon, type GuestResult, type GuestStep } from './lib/guest.js';
+import { type Daemon, DAEMON_MAIN, ensureHost, freePort, GUEST_GATEWAY, type GuestResult, guestScript, type GuestStep, parseSteps, REPO_ROOT, runGuest, startDaemon } from './lib/guest.js';
 
 const NQN = 'nqn.2024-01.io.nvmf-emu:e2e-kv';
 const OUT_DIR = join(REPO_ROOT, 'test/e2e/out');
@@ -51,9 +51,8 @@ beforeAll(async () => {
   const cfg = join(OUT_DIR, 'kv.json');
   await writeFile(cfg, JSON.stringify(fixture, null, 2));
   daemon = await startDaemon(cfg, ['--advertise-address', GUEST_GATEWAY]);
-  const body = await readFile(join(REPO_ROOT, 'test/e2e/guest/kv.sh'), 'utf8');
   try {
-    guest = await runGuest(['#!/bin/sh', `TGT=${GUEST_GATEWAY}`, `PORT=${port}`, `NQN=${NQN}`, ''].join('\n') + body, 600);
+    guest = await runGuest(await guestScript('kv', { TGT: GUEST_GATEWAY, PORT: port, NQN }), 600);
   } finally {
     await writeFile(join(OUT_DIR, 'kv-guest.log'), guest?.output ?? '(no output)');
   }

@@ -3,10 +3,10 @@
 // and started again: the host reconnects by itself each time and fio verifies what it wrote
 // (ending with a Flush) before the kill. The clean restart brings the FTL state back. Finally
 // two controller resets under fio verify.
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GUEST_GATEWAY, REPO_ROOT, ensureHost, freePort, parseSteps, runGuest, startDaemon, type Daemon, type GuestResult, type GuestStep } from './lib/guest.js';
+import { type Daemon, ensureHost, freePort, GUEST_GATEWAY, type GuestResult, guestScript, type GuestStep, parseSteps, REPO_ROOT, runGuest, startDaemon } from './lib/guest.js';
 
 const NQN = 'nqn.2024-01.io.nvmf-emu:e2e-persist';
 const SIZE_MB = 16;
@@ -65,9 +65,8 @@ beforeAll(async () => {
       daemons.push(await startDaemon(cfg, args));
     });
   };
-  const body = await readFile(join(REPO_ROOT, 'test/e2e/guest/persist.sh'), 'utf8');
   try {
-    guest = await runGuest(['#!/bin/sh', `TGT=${GUEST_GATEWAY}`, `PORT=${port}`, `NQN=${NQN}`, `SIZE_MB=${SIZE_MB}`, ''].join('\n') + body, 900, (text) => {
+    guest = await runGuest(await guestScript('persist', { TGT: GUEST_GATEWAY, PORT: port, NQN, SIZE_MB }), 900, (text) => {
       const before = seen;
       seen += text;
       if (!before.includes('===KILL-NOW===') && seen.includes('===KILL-NOW===')) restart('SIGKILL');

@@ -6,7 +6,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GUEST_GATEWAY, REPO_ROOT, ensureHost, freePort, parseSteps, runGuest, startDaemon, type Daemon, type GuestResult, type GuestStep } from './lib/guest.js';
+import { type Daemon, ensureHost, freePort, GUEST_GATEWAY, type GuestResult, guestScript, type GuestStep, parseSteps, REPO_ROOT, runGuest, startDaemon } from './lib/guest.js';
 
 const NQN = 'nqn.2024-01.io.nvmf-emu:e2e-zns';
 const OUT_DIR = join(REPO_ROOT, 'test/e2e/out');
@@ -51,10 +51,9 @@ beforeAll(async () => {
   await writeFile(cfg, JSON.stringify(fixture, null, 2));
   // The guest reaches the admin API at 10.0.2.2 too (QEMU user networking), to inject zone faults.
   daemon = await startDaemon(cfg, ['--advertise-address', GUEST_GATEWAY]);
-  const body = await readFile(join(REPO_ROOT, 'test/e2e/guest/zns.sh'), 'utf8');
-  const vars = [`TGT=${GUEST_GATEWAY}`, `PORT=${port}`, `NQN=${NQN}`, `HTTP=${daemon.httpPort}`, `ZONE_SECTORS=${ZONE_SECTORS}`, `LBA_SHIFT=${LBA_SHIFT}`];
+  const vars = { TGT: GUEST_GATEWAY, PORT: port, NQN, HTTP: daemon.httpPort, ZONE_SECTORS, LBA_SHIFT };
   try {
-    guest = await runGuest(['#!/bin/sh', ...vars, ''].join('\n') + body, 1200);
+    guest = await runGuest(await guestScript('zns', vars), 1200);
   } finally {
     await writeFile(join(OUT_DIR, 'zns-guest.log'), guest?.output ?? '(no output)');
   }

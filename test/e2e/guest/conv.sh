@@ -3,27 +3,6 @@
 # A conventional-SSD namespace small enough that GC must run: churn it with random writes, then
 # write and verify it completely, reading the SMART log before and after.
 
-step() {
-  _n=$1; shift
-  echo "===BEGIN $_n==="
-  ( set -e; "$@" ) 2>&1
-  _rc=$?
-  echo "===STEP $_n rc=$_rc==="
-  [ $_rc -ne 0 ] && { echo "===DMESG $_n==="; dmesg | grep -i nvme | tail -40; echo "===END-DMESG==="; }
-  return 0
-}
-
-dev_wait() {
-  _i=0
-  while [ $_i -lt 40 ]; do
-    for n in /sys/block/nvme*n1; do
-      [ -e "$n" ] && { echo "/dev/$(basename "$n")"; return 0; }
-    done
-    sleep 0.5; _i=$((_i + 1))
-  done
-  return 1
-}
-
 connect() {
   nvme connect -t tcp -a "$TGT" -s "$PORT" -n "$NQN"
   dev_wait

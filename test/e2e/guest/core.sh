@@ -13,20 +13,6 @@
 
 CONN_OPTS="--ctrl-loss-tmo=15 --reconnect-delay=2"
 
-step() {
-  _n=$1; shift
-  echo "===BEGIN $_n==="
-  ( set -e; "$@" ) 2>&1
-  _rc=$?
-  echo "===STEP $_n rc=$_rc==="
-  if [ $_rc -ne 0 ]; then
-    echo "===DMESG $_n==="
-    dmesg | grep -i nvme | tail -40
-    echo "===END-DMESG==="
-  fi
-  return 0
-}
-
 # ---- sysfs helpers: find controllers/namespaces by subsystem NQN and NSID, not by guessing names
 ctrl_of() {
   for c in /sys/class/nvme/nvme*; do

@@ -9,16 +9,6 @@
 # io-passthru has no -v flag (the seed's -svw / -svr come from another nvme-cli version), so an
 # `nvme` wrapper drops the v from combined short flags.
 
-step() {
-  _n=$1; shift
-  echo "===BEGIN $_n==="
-  ( set -e; "$@" ) 2>&1
-  _rc=$?
-  echo "===STEP $_n rc=$_rc==="
-  [ $_rc -ne 0 ] && { echo "===DMESG $_n==="; dmesg | grep -i nvme | tail -40; echo "===END-DMESG==="; }
-  return 0
-}
-
 mkdir -p /tmp/kvbin
 cat > /tmp/kvbin/sudo <<'EOF'
 #!/bin/sh

@@ -4,27 +4,6 @@
 # SIGKILL and started again while the host stays connected (it reconnects by itself), fio verifies;
 # then a clean restart (SIGTERM) and a second verification; then controller resets under fio verify.
 
-step() {
-  _n=$1; shift
-  echo "===BEGIN $_n==="
-  ( set -e; "$@" ) 2>&1
-  _rc=$?
-  echo "===STEP $_n rc=$_rc==="
-  [ $_rc -ne 0 ] && { echo "===DMESG $_n==="; dmesg | grep -i nvme | tail -40; echo "===END-DMESG==="; }
-  return 0
-}
-
-dev_wait() {
-  _i=0
-  while [ $_i -lt 40 ]; do
-    for n in /sys/block/nvme*n1; do
-      [ -e "$n" ] && { echo "/dev/$(basename "$n")"; return 0; }
-    done
-    sleep 0.5; _i=$((_i + 1))
-  done
-  return 1
-}
-
 # The controller leaves "live" (target gone) and comes back to it (reconnected), within 120 s.
 relive() {
   _s=/sys/class/nvme/$CTRLNAME/state

@@ -4,27 +4,7 @@
 # A zoned namespace seen by the Linux block layer and nvme-cli: sysfs zone limits, zone reports,
 # writes at and away from the write pointer, reset, zone append, finish, fio --zonemode=zbd with
 # verification, and zones made read only / offline through the admin API while the host runs.
-
-step() {
-  _n=$1; shift
-  echo "===BEGIN $_n==="
-  ( set -e; "$@" ) 2>&1
-  _rc=$?
-  echo "===STEP $_n rc=$_rc==="
-  [ $_rc -ne 0 ] && { echo "===DMESG $_n==="; dmesg | grep -iE 'nvme|zone|blk' | tail -40; echo "===END-DMESG==="; }
-  return 0
-}
-
-dev_wait() {
-  _i=0
-  while [ $_i -lt 40 ]; do
-    for n in /sys/block/nvme*n1; do
-      [ -e "$n" ] && { echo "/dev/$(basename "$n")"; return 0; }
-    done
-    sleep 0.5; _i=$((_i + 1))
-  done
-  return 1
-}
+DMESG_PATTERN='nvme|zone|blk'
 
 connect() {
   nvme connect -t tcp -a "$TGT" -s "$PORT" -n "$NQN"

@@ -2,7 +2,7 @@
 // see test/e2e/host/) and the nvmf-emu daemon started from dist/.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -82,6 +82,13 @@ export async function runGuest(script: string, timeoutS: number, onOutput?: (tex
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** The guest script test/e2e/guest/<name>.sh with `vars` set first and lib.sh's helpers before it. */
+export async function guestScript(name: string, vars: Record<string, string | number>): Promise<string> {
+  const dir = join(REPO_ROOT, 'test/e2e/guest');
+  const [lib, body] = await Promise.all([readFile(join(dir, 'lib.sh'), 'utf8'), readFile(join(dir, `${name}.sh`), 'utf8')]);
+  return ['#!/bin/sh', ...Object.entries(vars).map(([k, v]) => `${k}=${v}`), '', lib, body].join('\n');
 }
 
 export interface GuestStep {
