@@ -5,7 +5,7 @@
 // The resolved parameters are plain JSON, so they can be posted to a worker thread and the model
 // built there with createModel().
 import { ConfigError, type ConfigIssue } from '../config/errors.js';
-import type { ConvEmulation, Emulation, EmulationType, KvEmulation, LbaSize, NvmEmulation, ZnsEmulation } from '../config/topology.js';
+import type { Emulation, EmulationType, KvEmulation, LbaSize, NvmEmulation, ZnsEmulation } from '../config/topology.js';
 import type { KvCommandSet } from '../protocol/kv.js';
 import type { DeviceModel } from './model.js';
 import { ConvModel } from './models/conv-model.js';
@@ -294,7 +294,7 @@ export function resolveEmulation(e: Emulation): ResolvedEmulation {
     }
     case 'conv': {
       const base = CONV_PRESETS[e.preset ?? DEFAULT_CONV_PRESET]!;
-      const params = resolveConvParams(base.params, e);
+      const params = resolveNandParams(base.params, e);
       const issues: ConfigIssue[] = convParamProblems(params, e.capacity).map(([path, message]) => ({ path, message }));
       if (issues.length) throw new ConfigError(issues);
       return { ...common(base), type: 'conv', params };
@@ -320,14 +320,17 @@ export function resolveEmulation(e: Emulation): ResolvedEmulation {
   }
 }
 
-function resolveConvParams(base: ConvParams, e: ConvEmulation): ConvParams {
-  const p: ConvParams = { ...base, read_4k_latency_ns: [...base.read_4k_latency_ns], read_latency_ns: [...base.read_latency_ns] };
+/**
+ * A NAND model's parameters: the preset's, overridden by the block's own keys; a single read
+ * latency applies to every page type of the (possibly overridden) cell type.
+ */
+function resolveNandParams<P extends { cell_type: keyof typeof CELL_BITS; read_4k_latency_ns: number[]; read_latency_ns: number[] }>(base: P, e: object): P {
+  const p: P = { ...base, read_4k_latency_ns: [...base.read_4k_latency_ns], read_latency_ns: [...base.read_latency_ns] };
   const over = p as unknown as Record<string, unknown>;
   for (const [k, v] of Object.entries(e)) {
     if (v === undefined || !(k in p)) continue;
     over[k] = Array.isArray(v) ? [...(v as number[])] : v;
   }
-  // A single latency applies to every page type of the (possibly overridden) cell type.
   const bits = CELL_BITS[p.cell_type];
   for (const k of ['read_4k_latency_ns', 'read_latency_ns'] as const) {
     const v = over[k] as number | number[];
@@ -337,17 +340,7 @@ function resolveConvParams(base: ConvParams, e: ConvEmulation): ConvParams {
 }
 
 function resolveZnsParams(base: ZnsParams, e: ZnsEmulation): ZnsParams {
-  const p: ZnsParams = { ...base, read_4k_latency_ns: [...base.read_4k_latency_ns], read_latency_ns: [...base.read_latency_ns] };
-  const over = p as unknown as Record<string, unknown>;
-  for (const [k, v] of Object.entries(e)) {
-    if (v === undefined || !(k in p)) continue;
-    over[k] = Array.isArray(v) ? [...(v as number[])] : v;
-  }
-  const bits = CELL_BITS[p.cell_type];
-  for (const k of ['read_4k_latency_ns', 'read_latency_ns'] as const) {
-    const v = over[k] as number | number[];
-    if (typeof v === 'number') p[k] = new Array<number>(bits).fill(v);
-  }
+  const p = resolveNandParams(base, e);
   // A zone size of one's own without a zone capacity keeps the preset's capacity / size ratio
   // (wd-zn540: 1077 MiB of 2 GiB), rounded down to 4 KiB.
   if (e.zone_size !== undefined && e.zone_capacity === undefined && base.zone_capacity > 0 && e.zone_size !== base.zone_size) {

@@ -37,12 +37,12 @@
 //   and erases all its planes' blocks of a line in one (multi-plane) erase.
 // - Writes smaller than 4 KiB are treated as whole-unit writes (no read-modify-write), as NVMeVirt.
 import { BandwidthResource } from './bandwidth.js';
+import { nandTiming, setNandTiming, type NandTimingState } from './nand-timing.js';
 import {
   CONV_SCALAR_TIMING_KEYS,
   MAP_UNIT,
   convGeometry,
   convParamProblems,
-  pageTypeNames,
   type ConvGeometry,
   type ConvParams,
 } from './conv-params.js';
@@ -255,41 +255,15 @@ export class ConvModel implements DeviceModel {
   }
 
   timing(): TimingParams {
-    const t: TimingParams = {};
-    const names = pageTypeNames(this.p.cell_type);
-    names.forEach((n, i) => (t[`read_4k_latency_${n}_ns`] = this.read4k[i]!));
-    names.forEach((n, i) => (t[`read_latency_${n}_ns`] = this.readPage[i]!));
-    for (const k of CONV_SCALAR_TIMING_KEYS) t[k] = this.p[k];
-    return t;
+    return nandTiming(this.nand(), CONV_SCALAR_TIMING_KEYS);
   }
 
   setTiming(t: TimingParams): void {
-    const names = pageTypeNames(this.p.cell_type);
-    const perType = (k: string): [Float64Array, number] | undefined => {
-      const m = /^read_(4k_)?latency_([a-z]+)_ns$/.exec(k);
-      const i = m ? names.indexOf(m[2]!) : -1;
-      return m && i >= 0 ? [m[1] ? this.read4k : this.readPage, i] : undefined;
-    };
-    const known = [...Object.keys(this.timing()), 'read_4k_latency_ns', 'read_latency_ns'];
-    for (const [k, v] of Object.entries(t)) {
-      if (!known.includes(k)) throw new Error(`unknown timing parameter "${k}" for a conv device (known: ${known.join(', ')})`);
-      const positive = k.endsWith('_bw_mibps');
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (positive && v === 0)) {
-        throw new Error(`${k} must be a finite number ${positive ? '> 0' : '>= 0'}, got ${v}`);
-      }
-    }
-    for (const [k, v] of Object.entries(t)) {
-      const slot = perType(k);
-      if (slot) slot[0][slot[1]] = v;
-      else if (k === 'read_4k_latency_ns') this.read4k.fill(v);
-      else if (k === 'read_latency_ns') this.readPage.fill(v);
-      else (this.p as unknown as Record<string, number>)[k] = v;
-    }
-    this.p.read_4k_latency_ns = [...this.read4k];
-    this.p.read_latency_ns = [...this.readPage];
-    for (const c of this.channelBw) c.setBandwidth(this.p.channel_bw_mibps);
-    this.pcieToHost.setBandwidth(this.p.pcie_bw_mibps);
-    this.pcieFromHost.setBandwidth(this.p.pcie_bw_mibps);
+    setNandTiming(this.nand(), t, CONV_SCALAR_TIMING_KEYS, 'a conv device');
+  }
+
+  private nand(): NandTimingState {
+    return this as unknown as NandTimingState; // the fields it names are this model's own
   }
 
   // -------------------------------------------------------------------------------------------

@@ -29,7 +29,8 @@
 //   rest of the zone is left unprogrammed (the zone is marked full in the FTL, no data moves).
 // - Flush: programs every partly filled page; completes when every die is idle.
 import { BandwidthResource } from './bandwidth.js';
-import { CELL_BITS, MAP_UNIT, pageTypeNames } from './conv-params.js';
+import { nandTiming, setNandTiming, type NandTimingState } from './nand-timing.js';
+import { CELL_BITS, MAP_UNIT } from './conv-params.js';
 import { ZNS_SCALAR_TIMING_KEYS, znsParamProblems, type ZnsParams } from './zns-params.js';
 import { ModelOp, type DeviceModel, type ModelCounters, type ModelOpCode, type TimingParams } from '../model.js';
 
@@ -154,37 +155,15 @@ export class ZnsModel implements DeviceModel {
   }
 
   timing(): TimingParams {
-    const t: TimingParams = {};
-    const names = pageTypeNames(this.p.cell_type);
-    names.forEach((n, i) => (t[`read_4k_latency_${n}_ns`] = this.read4k[i]!));
-    names.forEach((n, i) => (t[`read_latency_${n}_ns`] = this.readPage[i]!));
-    for (const k of ZNS_SCALAR_TIMING_KEYS) t[k] = this.p[k];
-    return t;
+    return nandTiming(this.nand(), ZNS_SCALAR_TIMING_KEYS);
   }
 
   setTiming(t: TimingParams): void {
-    const names = pageTypeNames(this.p.cell_type);
-    const known = [...Object.keys(this.timing()), 'read_4k_latency_ns', 'read_latency_ns'];
-    for (const [k, v] of Object.entries(t)) {
-      if (!known.includes(k)) throw new Error(`unknown timing parameter "${k}" for a zns device (known: ${known.join(', ')})`);
-      const positive = k.endsWith('_bw_mibps');
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (positive && v === 0)) {
-        throw new Error(`${k} must be a finite number ${positive ? '> 0' : '>= 0'}, got ${v}`);
-      }
-    }
-    for (const [k, v] of Object.entries(t)) {
-      const m = /^read_(4k_)?latency_([a-z]+)_ns$/.exec(k);
-      const i = m ? names.indexOf(m[2]!) : -1;
-      if (m && i >= 0) (m[1] ? this.read4k : this.readPage)[i] = v;
-      else if (k === 'read_4k_latency_ns') this.read4k.fill(v);
-      else if (k === 'read_latency_ns') this.readPage.fill(v);
-      else (this.p as unknown as Record<string, number>)[k] = v;
-    }
-    this.p.read_4k_latency_ns = [...this.read4k];
-    this.p.read_latency_ns = [...this.readPage];
-    for (const c of this.channelBw) c.setBandwidth(this.p.channel_bw_mibps);
-    this.pcieToHost.setBandwidth(this.p.pcie_bw_mibps);
-    this.pcieFromHost.setBandwidth(this.p.pcie_bw_mibps);
+    setNandTiming(this.nand(), t, ZNS_SCALAR_TIMING_KEYS, 'a zns device');
+  }
+
+  private nand(): NandTimingState {
+    return this as unknown as NandTimingState; // the fields it names are this model's own
   }
 
   /** Erase count of each zone's blocks (tests). */
