@@ -228,6 +228,7 @@ export function createMetricsRegistry(src: MetricsSources): Registry {
   const ec = src.engine.counters;
   scalar('engine_worker_failures_total', 'counter', 'Device worker threads that threw or exited.', () => ec.workerFailures);
   scalar('engine_worker_restarts_total', 'counter', 'Device worker threads restarted after a failure.', () => ec.workerRestarts);
+  scalar('engine_workers_stuck_total', 'counter', 'Device worker threads the watchdog found stuck and terminated.', () => ec.workersStuck);
   scalar('engine_commands_failed_total', 'counter', 'Commands failed with Internal Error because their worker failed or was down.', () => ec.commandsFailed);
 
   // ---- info (value 1; dashboards join on them)

@@ -197,6 +197,26 @@ describe('device engine', () => {
     expect(again.completedNs - again.submittedNs).toBeGreaterThanOrEqual(200_000);
   });
 
+  it('a worker stuck in a loop is found by the watchdog, terminated and restarted; its commands fail with Internal Error', async () => {
+    const { e, ns } = await engineWith([nvm(100_000_000, 0)], { stuckMs: 300 });
+    const m = ns[0]!;
+    const pending = op(m, ModelOp.Read); // due in 100 ms: still outstanding when the worker hangs
+    e.crashWorkerForTest(0, 'hang');
+    expect((await pending).status).toBe(Status.InternalError);
+    await until(() => e.counters.workerRestarts === 1, 'restart');
+    expect(e.counters.workersStuck).toBe(1);
+    expect(e.counters.workerFailures).toBe(1);
+    expect((await op(m, ModelOp.Write)).status).toBe(Status.Success);
+  });
+
+  it('the watchdog leaves an idle or long-sleeping worker alone', async () => {
+    const { e, ns } = await engineWith([nvm(600_000_000, 0)], { stuckMs: 100 });
+    expect((await op(ns[0]!, ModelOp.Read)).status).toBe(Status.Success); // asleep 600 ms until its deadline
+    await new Promise((r) => setTimeout(r, 300));
+    expect(e.counters.workersStuck).toBe(0);
+    expect(e.counters.workerFailures).toBe(0);
+  });
+
   it('stop() terminates the workers; commands in flight complete with Internal Error', async () => {
     const { e, ns } = await engineWith([nvm(50_000_000, 0)]);
     const p = op(ns[0]!, ModelOp.Read);

@@ -43,6 +43,7 @@ import {
   type WorkerInit,
   type WorkerMessage,
   type WorkerNamespace,
+  type CrashMode,
 } from './layout.js';
 import { DeadlineHeap } from './heap.js';
 import { Ring, RingWord } from './ring.js';
@@ -75,6 +76,12 @@ export interface EngineOptions {
   ringEntries?: number;
   /** How often a busy worker mirrors model counters into the stats blocks (ms). */
   mirrorIntervalMs?: number;
+  /**
+   * Watchdog: a worker awake but not turning its loop for this long (a model stuck in a loop) is
+   * terminated and handled as a failed worker: its commands fail with Internal Error and it is
+   * restarted. Default 5000 ms; 0 = no watchdog.
+   */
+  stuckMs?: number;
   log?: Logger;
 }
 
@@ -145,6 +152,8 @@ export class EngineCounters {
   workerRestarts = 0;
   /** Commands completed with Internal Error because their worker failed or was down. */
   commandsFailed = 0;
+  /** Workers the watchdog found stuck (and terminated; they count as failures too). */
+  workersStuck = 0;
 }
 
 /** A namespace's model as the network thread sees it: where its commands go, its timing and counters. */
@@ -565,6 +574,7 @@ export class WorkerSlot {
       mirrorIntervalNs: e.mirrorIntervalMs * 1e6,
       modelModule: e.modelModule,
       namespaces: this.namespaces.map((n) => n.workerNamespace()),
+      heartbeat: new SharedArrayBuffer(8),
     };
     const entry = workerEntry();
     const worker = new Worker(entry.script, {
@@ -576,6 +586,7 @@ export class WorkerSlot {
     worker.unref();
     const run = new Run(sq, cq, worker, mainPort, this);
     this.run = run;
+    this.watch(run, new Int32Array(init.heartbeat));
     this.state = 'starting';
     worker.on('message', (m: WorkerMessage) => this.onMessage(run, m));
     worker.on('error', (err) => {
@@ -588,6 +599,31 @@ export class WorkerSlot {
     }
     this.arm(run, false);
     this.pump(run);
+  }
+
+  /** The watchdog: terminate a worker that is awake and has not turned its loop for stuckMs. */
+  private watch(run: Run, beat: Int32Array): void {
+    const e = this.engine;
+    if (e.stuckMs <= 0) return;
+    const every = Math.max(10, Math.min(1000, e.stuckMs / 4));
+    let last = Atomics.load(beat, 0);
+    let frozenMs = 0;
+    const timer = setInterval(() => {
+      if (run.dead) return clearInterval(timer);
+      const now = Atomics.load(beat, 0);
+      if (!run.ready || Atomics.load(beat, 1) === 1 || now !== last) {
+        last = now;
+        frozenMs = 0;
+        return;
+      }
+      frozenMs += every;
+      if (frozenMs < e.stuckMs) return;
+      clearInterval(timer);
+      e.counters.workersStuck++;
+      run.error = new Error(`device worker ${this.index} stuck: no progress for ${frozenMs} ms (a model in a loop?)`);
+      void run.worker.terminate(); // 'exit' follows: commands fail with Internal Error, the worker restarts
+    }, every);
+    timer.unref();
   }
 
   private onMessage(run: Run, m: WorkerMessage): void {
@@ -702,7 +738,7 @@ export class WorkerSlot {
     }
   }
 
-  crash(how: 'throw' | 'exit'): void {
+  crash(how: CrashMode): void {
     this.control({ type: 'crash', how }).catch(() => {});
   }
 }
@@ -720,6 +756,7 @@ export class DeviceEngine {
   readonly ringEntries: number;
   readonly mirrorIntervalMs: number;
   readonly inlineZeroLatency: boolean;
+  readonly stuckMs: number;
   /** Workers the pool may use (namespaces are spread over at most this many). */
   readonly maxWorkers: number;
   /**
@@ -741,6 +778,7 @@ export class DeviceEngine {
     this.modelModule = o.modelModule ?? PRESETS_MODEL_MODULE;
     this.inlineZeroLatency = o.inlineZeroLatency ?? true;
     this.mirrorIntervalMs = o.mirrorIntervalMs ?? 10;
+    this.stuckMs = o.stuckMs ?? 5000;
     const re = o.ringEntries ?? DEFAULT_RING_ENTRIES;
     if (re < 2 || (re & (re - 1)) !== 0) throw new Error('ringEntries must be a power of two >= 2');
     this.ringEntries = re;
@@ -837,7 +875,7 @@ export class DeviceEngine {
   }
 
   /** Test hook: make worker `index` throw (or exit) when it reaches this point in its submission ring. */
-  crashWorkerForTest(index: number, how: 'throw' | 'exit' = 'throw'): void {
+  crashWorkerForTest(index: number, how: CrashMode = 'throw'): void {
     const s = this.slots[index];
     if (!s) throw new Error(`no device worker ${index}`);
     s.crash(how);

@@ -105,6 +105,11 @@ export interface WorkerInit {
   /** URL of the module exporting createModel(emulation, lbaSize, capacityBytes). */
   modelModule: string;
   namespaces: WorkerNamespace[];
+  /**
+   * Liveness, two words: [0] bumped by every turn of the worker's loop, [1] 1 while it sleeps
+   * (waiting for commands or a deadline). Frozen while awake = stuck (see EngineOptions.stuckMs).
+   */
+  heartbeat: SharedArrayBuffer;
 }
 
 export type ControlMessage =
@@ -113,7 +118,10 @@ export type ControlMessage =
   | { type: 'addNamespace'; id: number; ns: WorkerNamespace }
   | { type: 'removeNamespace'; id: number; ns: number }
   | { type: 'exportState'; id: number; ns: number }
-  | { type: 'crash'; id: number; how: 'throw' | 'exit' };
+  | { type: 'crash'; id: number; how: CrashMode };
+
+/** Test hook: make a worker throw, exit, or spin forever (a model stuck in a loop). */
+export type CrashMode = 'throw' | 'exit' | 'hang';
 
 export interface ReadyNamespace {
   kind: 'nvm' | 'conv' | 'zns' | 'kv';

@@ -200,13 +200,17 @@ function control(): void {
     case 'crash':
       mirror();
       if (m.how === 'exit') process.exit(3);
+      if (m.how === 'hang') for (;;); // a model caught in a loop: only the watchdog gets us out
       throw new Error('device worker crash requested (test hook)');
   }
 }
 
+const beat = new Int32Array(init.heartbeat);
+
 function run(): void {
   let lastMirror = nowNs();
   for (;;) {
+    beat[0] = (beat[0]! + 1) | 0;
     let now = nowNs();
     let n = sq.available();
     if (n > 0) {
@@ -258,7 +262,9 @@ function run(): void {
     // stores the tail before loading the flag, so either it sees the flag and notifies, or the
     // wait sees the new tail and returns at once.
     Atomics.store(sqI, RingWord.Flag, 1);
+    beat[1] = 1;
     Atomics.wait(sqI, RingWord.Tail, sq.position, delta === Infinity ? Infinity : (delta - spinNs) / 1e6);
+    beat[1] = 0;
     Atomics.store(sqI, RingWord.Flag, 0);
   }
 }
