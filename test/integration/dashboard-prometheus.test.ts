@@ -3,13 +3,13 @@
 // with Grafana's variables as the dashboard defines them — returning data. Alert rules must
 // evaluate, and none fires on a healthy daemon.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { validateTopology } from '../../src/config/topology.js';
 import { startDaemon, type Daemon } from '../../src/daemon.js';
 import { NvmeHost, NvmeStatusError } from '../../src/initiator/index.js';
 import { dashboardPanels, loadAlertRules, loadDashboard, missingFromScrape } from '../helpers/dashboard.js';
 import { ZoneSendAction } from '../../src/protocol/zns.js';
 import { pattern } from '../helpers/pattern.js';
 import { startPrometheus, type PromServer } from '../helpers/prometheus.js';
+import { loopbackTopology } from '../helpers/topology.js';
 
 const NQN = 'nqn.2024-01.io.nvmf-emu:dashboard';
 
@@ -59,23 +59,12 @@ async function runLoad(host: NvmeHost): Promise<void> {
 }
 
 beforeAll(async () => {
-  const topology = validateTopology({
-    hosts: [],
-    ports: [{ portid: 1, addr: { trtype: 'tcp', adrfam: 'ipv4', traddr: '127.0.0.1', trsvcid: 4420 }, subsystems: [NQN] }],
-    subsystems: [
-      {
-        nqn: NQN,
-        attr: { allow_any_host: 1 },
-        namespaces: [
-          { nsid: 1, emulation: { type: 'nvm', preset: 'intel-optane', capacity: '64MiB', lba_size: 4096 } },
-          { nsid: 2, emulation: { type: 'conv', preset: 'samsung-970pro', capacity: '16MiB', pages_per_block: 4 } },
-          { nsid: 3, emulation: { type: 'kv', preset: 'kv-prototype', capacity: '16MiB', command_set: 'nvme-kv' } },
-          { nsid: 4, emulation: { type: 'zns', preset: 'wd-zn540', capacity: '64MiB', lba_size: 4096, zone_size: '4MiB', zone_capacity: '3MiB', max_open_zones: 4, max_active_zones: 6 } },
-        ],
-      },
-    ],
-  });
-  topology.ports[0]!.addr.trsvcid = 0;
+  const topology = loopbackTopology(NQN, [
+    { nsid: 1, emulation: { type: 'nvm', preset: 'intel-optane', capacity: '64MiB', lba_size: 4096 } },
+    { nsid: 2, emulation: { type: 'conv', preset: 'samsung-970pro', capacity: '16MiB', pages_per_block: 4 } },
+    { nsid: 3, emulation: { type: 'kv', preset: 'kv-prototype', capacity: '16MiB', command_set: 'nvme-kv' } },
+    { nsid: 4, emulation: { type: 'zns', preset: 'wd-zn540', capacity: '64MiB', lba_size: 4096, zone_size: '4MiB', zone_capacity: '3MiB', max_open_zones: 4, max_active_zones: 6 } },
+  ]);
   daemon = await startDaemon({ topology, http: { address: '127.0.0.1', port: 0, enabled: true }, engine: { workers: 1 } });
   const port = daemon.listeners[0]!.port;
   const host = await NvmeHost.connect({ host: '127.0.0.1', port, subnqn: NQN, ioQueues: 1 });

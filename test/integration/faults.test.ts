@@ -2,13 +2,13 @@
 // slow I/O, each reported to the host with the spec's status, in the error log (with the LBA) and
 // as SMART media errors; removing them restores normal service.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { validateTopology } from '../../src/config/topology.js';
 import { startDaemon, type Daemon } from '../../src/daemon.js';
 import { NvmeHost } from '../../src/initiator/index.js';
 import { LogPage } from '../../src/protocol/constants.js';
 import { Status } from '../../src/protocol/status.js';
 import { pattern } from '../helpers/pattern.js';
 import { statusOf } from '../helpers/net.js';
+import { loopbackTopology } from '../helpers/topology.js';
 
 const NQN = 'nqn.2024-01.io.nvmf-emu:faults';
 let daemon: Daemon;
@@ -24,12 +24,7 @@ const faults = `/subsystems/${encodeURIComponent(NQN)}/namespaces/1/faults`;
 
 
 beforeAll(async () => {
-  const t = validateTopology({
-    hosts: [],
-    ports: [{ portid: 1, addr: { trtype: 'tcp', adrfam: 'ipv4', traddr: '127.0.0.1', trsvcid: 4420 }, subsystems: [NQN] }],
-    subsystems: [{ nqn: NQN, attr: { allow_any_host: 1 }, namespaces: [{ nsid: 1, emulation: { type: 'nvm', capacity: '8MiB', lba_size: 512 } }] }],
-  });
-  t.ports[0]!.addr.trsvcid = 0;
+  const t = loopbackTopology(NQN, [{ nsid: 1, emulation: { type: 'nvm', capacity: '8MiB', lba_size: 512 } }]);
   daemon = await startDaemon({ topology: t, http: { address: '127.0.0.1', port: 0, enabled: true }, engine: { workers: 1 } });
   base = `http://127.0.0.1:${daemon.httpPort}/api/v1`;
   host = await NvmeHost.connect({ host: '127.0.0.1', port: daemon.listeners[0]!.port, subnqn: NQN });

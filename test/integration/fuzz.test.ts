@@ -12,7 +12,6 @@
 import net from 'node:net';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { validateTopology } from '../../src/config/topology.js';
 import type { PortRuntime } from '../../src/controller/target.js';
 import { startDaemon, type Daemon } from '../../src/daemon.js';
 import { NvmeHost } from '../../src/initiator/index.js';
@@ -22,6 +21,7 @@ import { TcpQueue } from '../../src/transport/tcp-queue.js';
 import { FakeSocket } from '../helpers/fake-socket.js';
 import { pattern } from '../helpers/pattern.js';
 import { RawClient } from './helpers/raw-client.js';
+import { loopbackTopology } from '../helpers/topology.js';
 
 const NQN = 'nqn.2024-01.io.nvmf-emu:fuzz';
 const HOSTNQN = 'nqn.2014-08.org.nvmexpress:uuid:00000000-0000-0000-0000-00000000f022';
@@ -98,21 +98,10 @@ async function record(name: string, o: { hdgst?: boolean; ddgst?: boolean }): Pr
 }
 
 beforeAll(async () => {
-  const topology = validateTopology({
-    hosts: [],
-    ports: [{ portid: 1, addr: { trtype: 'tcp', adrfam: 'ipv4', traddr: '127.0.0.1', trsvcid: 4420 }, subsystems: [NQN] }],
-    subsystems: [
-      {
-        nqn: NQN,
-        attr: { allow_any_host: 1 },
-        namespaces: [
-          { nsid: 1, emulation: { type: 'nvm', capacity: '16MiB', lba_size: 512 } },
-          { nsid: 2, emulation: { type: 'nvm', capacity: '16MiB', lba_size: 4096, read_latency_ns: 20_000, write_latency_ns: 20_000 } },
-        ],
-      },
-    ],
-  });
-  topology.ports[0]!.addr.trsvcid = 0;
+  const topology = loopbackTopology(NQN, [
+    { nsid: 1, emulation: { type: 'nvm', capacity: '16MiB', lba_size: 512 } },
+    { nsid: 2, emulation: { type: 'nvm', capacity: '16MiB', lba_size: 4096, read_latency_ns: 20_000, write_latency_ns: 20_000 } },
+  ]);
   daemon = await startDaemon({ topology, logger: pino({ level: 'silent' }), engine: { workers: 1 } });
   port = daemon.listeners[0]!.port;
   await record('plain', {});

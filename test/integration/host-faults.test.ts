@@ -3,7 +3,6 @@
 // the device engine, a namespace removed while a host writes to it. Nothing leaks (connections,
 // controllers, R2T buffers, in-flight accounting) and no wrong data is ever returned.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { validateTopology } from '../../src/config/topology.js';
 import { startDaemon, type Daemon } from '../../src/daemon.js';
 import { NvmeHost, NvmeStatusError } from '../../src/initiator/index.js';
 import { NvmOpcode, PduType } from '../../src/protocol/constants.js';
@@ -11,6 +10,7 @@ import { SglId } from '../../src/protocol/constants.js';
 import { Status } from '../../src/protocol/status.js';
 import { pattern } from '../helpers/pattern.js';
 import { RawClient } from './helpers/raw-client.js';
+import { loopbackTopology } from '../helpers/topology.js';
 
 const NQN = 'nqn.2024-01.io.nvmf-emu:host-faults';
 const HOSTNQN = 'nqn.2014-08.org.nvmexpress:uuid:00000000-0000-0000-0000-0000000000c1';
@@ -18,21 +18,10 @@ let daemon: Daemon;
 let port: number;
 
 beforeAll(async () => {
-  const t = validateTopology({
-    hosts: [],
-    ports: [{ portid: 1, addr: { trtype: 'tcp', adrfam: 'ipv4', traddr: '127.0.0.1', trsvcid: 4420 }, subsystems: [NQN] }],
-    subsystems: [
-      {
-        nqn: NQN,
-        attr: { allow_any_host: 1 },
-        namespaces: [
-          { nsid: 1, emulation: { type: 'nvm', capacity: '64MiB', lba_size: 4096 } },
-          { nsid: 2, emulation: { type: 'nvm', capacity: '64MiB', lba_size: 4096, read_latency_ns: 2_000_000, write_latency_ns: 2_000_000 } },
-        ],
-      },
-    ],
-  });
-  t.ports[0]!.addr.trsvcid = 0;
+  const t = loopbackTopology(NQN, [
+    { nsid: 1, emulation: { type: 'nvm', capacity: '64MiB', lba_size: 4096 } },
+    { nsid: 2, emulation: { type: 'nvm', capacity: '64MiB', lba_size: 4096, read_latency_ns: 2_000_000, write_latency_ns: 2_000_000 } },
+  ]);
   daemon = await startDaemon({ topology: t, http: { address: '127.0.0.1', port: 0, enabled: true }, engine: { workers: 1 } });
   port = daemon.listeners[0]!.port;
 });

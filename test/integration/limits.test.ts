@@ -4,7 +4,6 @@
 // Capacity Exceeded (nothing written) until space is freed.
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { validateTopology } from '../../src/config/topology.js';
 import { startDaemon, type Daemon } from '../../src/daemon.js';
 import { NvmeHost, NvmeStatusError } from '../../src/initiator/index.js';
 import { discover } from '../../src/initiator/discovery.js';
@@ -12,6 +11,7 @@ import { Status } from '../../src/protocol/status.js';
 import { pattern } from '../helpers/pattern.js';
 import { RawClient } from './helpers/raw-client.js';
 import { statusOf } from '../helpers/net.js';
+import { loopbackTopology } from '../helpers/topology.js';
 
 const NQN = 'nqn.2024-01.io.nvmf-emu:limits';
 const CHUNK = 256 * 1024; // the sparse store's allocation unit
@@ -19,12 +19,7 @@ let daemon: Daemon;
 let port: number;
 
 beforeAll(async () => {
-  const t = validateTopology({
-    hosts: [],
-    ports: [{ portid: 1, addr: { trtype: 'tcp', adrfam: 'ipv4', traddr: '127.0.0.1', trsvcid: 4420 }, subsystems: [NQN] }],
-    subsystems: [{ nqn: NQN, attr: { allow_any_host: 1 }, namespaces: [{ nsid: 1, emulation: { type: 'nvm', capacity: '64MiB', lba_size: 4096 } }] }],
-  });
-  t.ports[0]!.addr.trsvcid = 0;
+  const t = loopbackTopology(NQN, [{ nsid: 1, emulation: { type: 'nvm', capacity: '64MiB', lba_size: 4096 } }]);
   daemon = await startDaemon({ topology: t, limits: { maxConnections: 4, maxControllers: 1, maxQueueSize: 64, maxMemoryBytes: 4 * CHUNK } });
   port = daemon.listeners[0]!.port;
 });
