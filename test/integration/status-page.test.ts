@@ -30,6 +30,8 @@ import { registerStatusApi } from '../../src/http/status-api.js';
 import { registerStatusPage } from '../../src/http/status-page.js';
 import { NvmeHost } from '../../src/initiator/index.js';
 import { pattern } from '../helpers/pattern.js';
+import { ZoneSendAction } from '../../src/protocol/zns.js';
+import { loopbackTopology } from '../helpers/topology.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const NQN = 'nqn.2024-01.io.nvmf-emu:status-page';
@@ -195,7 +197,7 @@ describe('status page on the real daemon, under I/O', () => {
     // Counters as the page shows them keep up with the host.
     expect(Number((await ns1.locator('[data-stat="reads"] b').textContent())!.replace(/,/g, ''))).toBeGreaterThan(0);
     expect(Number((await ns2.locator('[data-stat="writes"] b').textContent())!.replace(/,/g, ''))).toBeGreaterThan(0);
-    expect(Number(await ns2.locator('[data-stat="waf"] b').textContent())).toBeGreaterThanOrEqual(1);
+    expect(Number(await ns2.locator('[data-stat="waf"] b').textContent())).toBeGreaterThan(0.9); // media / host since start: just under 1 while the write buffer holds data
 
     const row = sub.locator(`tr[data-hostnqn="${HOSTNQN}"]`);
     expect(await row.count()).toBe(1);
@@ -330,5 +332,46 @@ describe('zone map (page against a stand-in zone list route)', () => {
     expect(px.byColor.closed).toBeGreaterThan(100);
     expect(px.byColor.offline).toBeGreaterThan(30);
     expect(px.byColor.readOnly).toBeGreaterThan(30);
+  });
+});
+
+describe('zone map of a real zns namespace', () => {
+  const ZNQN = 'nqn.2024-01.io.nvmf-emu:zns-real';
+  let daemon: Daemon;
+  let page: Page;
+
+  beforeAll(async () => {
+    const t = loopbackTopology(ZNQN, [
+      { nsid: 1, emulation: { type: 'zns', preset: 'wd-zn540', capacity: '64MiB', lba_size: 4096, zone_size: '4MiB', zone_capacity: '3MiB', max_open_zones: 4, max_active_zones: 6 } },
+    ]);
+    daemon = await startDaemon({ topology: t, http: { address: '127.0.0.1', port: 0, enabled: true }, engine: { workers: 1 } });
+    const h = await NvmeHost.connect({ host: '127.0.0.1', port: daemon.listeners[0]!.port, subnqn: ZNQN });
+    // Zone 0 full (finished), zones 1-2 implicitly open with data, zone 5 offline by injection.
+    await h.zoneAppend(1, 0, pattern(64 * 1024, 1));
+    await h.zoneManagementSend(1, 0, ZoneSendAction.Finish);
+    await h.zoneAppend(1, 1024, pattern(128 * 1024, 2)); // within the zone append size limit (ZASL)
+    await h.zoneAppend(1, 2048, pattern(4096, 3));
+    await h.disconnect();
+    const inj = await fetch(`http://127.0.0.1:${daemon.httpPort}/api/v1/subsystems/${encodeURIComponent(ZNQN)}/namespaces/1/zones/${5 * 1024}/fault`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ state: 'offline' }),
+    });
+    expect(inj.status).toBeLessThan(300);
+    page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+    await page.goto(`http://127.0.0.1:${daemon.httpPort}/status?interval=${INTERVAL_MS}`);
+  }, 60_000);
+
+  afterAll(async () => {
+    await page?.close();
+    await daemon?.stop();
+  });
+
+  it('shows the daemon\'s own zone list: one cell per zone, states as the host left them', async () => {
+    const sel = `[data-zonemap="${ZNQN}/1"]`;
+    await page.waitForFunction((s) => document.querySelector<HTMLElement>(s)?.dataset.zones === '16', sel, { timeout: 15_000 });
+    const counts = JSON.parse((await page.locator(sel).getAttribute('data-state-counts'))!) as Record<string, number>;
+    expect(counts).toMatchObject({ full: 1, implicit_open: 2, offline: 1, empty: 12 });
+    writeFileSync(join(OUT, 'zone-real.png'), await page.screenshot({ fullPage: true }));
   });
 });
