@@ -28,8 +28,8 @@ const DSM_AD = 1 << 2;
 const TWO32 = 0x100000000;
 const CDW12_FUA = 1 << 30;
 
-export function executeIo(ctrl: Controller, req: NvmeRequest): number {
-  const ns = ctrl.subsys.namespaces.get(req.nsid);
+/** An I/O command for namespace `ns` (the transport's lookup of req.nsid, undefined if none). */
+export function executeIo(ctrl: Controller, req: NvmeRequest, ns: Namespace | undefined): number {
   if (ns === undefined || !ns.enabled) {
     if (req.opcode === NvmOpcode.Flush && req.nsid === NSID_ALL) return flushAll(ctrl, req);
     return Status.InvalidNamespace;

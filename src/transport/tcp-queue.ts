@@ -464,14 +464,13 @@ export class TcpQueue implements ConnectableQueue {
       } else if (this.qid === 0) {
         status = executeAdmin(ctrl, req);
       } else {
-        if (this.measure) {
-          const ns = ctrl.subsys.namespaces.get(req.nsid);
-          if (ns !== undefined) {
-            req.nsStats = ns.stats;
-            ns.stats.ioNow++;
-          }
+        // One lookup serves the latency accounting and the command.
+        const ns = ctrl.subsys.namespaces.get(req.nsid);
+        if (this.measure && ns !== undefined) {
+          req.nsStats = ns.stats;
+          ns.stats.ioNow++;
         }
-        status = executeIo(ctrl, req);
+        status = executeIo(ctrl, req, ns);
       }
     }
     if (status !== ASYNC) this.completeRequest(req, status);
