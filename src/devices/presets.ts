@@ -9,7 +9,7 @@ import type { Emulation, EmulationType, KvEmulation, LbaSize, NvmEmulation, ZnsE
 import type { KvCommandSet } from '../protocol/kv.js';
 import type { DeviceModel } from './model.js';
 import { ConvModel } from './models/conv-model.js';
-import { CELL_BITS, DEFAULT_MIN_LINES, convParamProblems, type ConvParams } from './models/conv-params.js';
+import { CELL_BITS, DEFAULT_MIN_LINES, convParamProblems, type ConvParams, type NandParams } from './models/conv-params.js';
 import { KV_TIMING_KEYS, KvModel, kvParamProblems, type KvParams } from './models/kv-model.js';
 import { NvmModel, type NvmParams } from './models/nvm-model.js';
 import { ZnsModel } from './models/zns-model.js';
@@ -324,7 +324,7 @@ export function resolveEmulation(e: Emulation): ResolvedEmulation {
  * A NAND model's parameters: the preset's, overridden by the block's own keys; a single read
  * latency applies to every page type of the (possibly overridden) cell type.
  */
-function resolveNandParams<P extends { cell_type: keyof typeof CELL_BITS; read_4k_latency_ns: number[]; read_latency_ns: number[] }>(base: P, e: object): P {
+function resolveNandParams<P extends NandParams>(base: P, e: object): P {
   const p: P = { ...base, read_4k_latency_ns: [...base.read_4k_latency_ns], read_latency_ns: [...base.read_latency_ns] };
   const over = p as unknown as Record<string, unknown>;
   for (const [k, v] of Object.entries(e)) {

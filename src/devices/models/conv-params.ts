@@ -18,15 +18,12 @@ export function pageTypeNames(cell: CellType): string[] {
 /** The mapping unit (and the unit of the write buffer). */
 export const MAP_UNIT = 4096;
 
-export interface ConvParams {
+/** The NAND, firmware and bus figures every flash model (conv, zns) has. */
+export interface NandParams {
   cell_type: CellType;
   channels: number;
   luns_per_channel: number;
   planes_per_lun: number;
-  /** Flash pages per block (a multiple of the flash pages per one-shot page); see convGeometry. */
-  pages_per_block: number;
-  /** Fewest lines a namespace gets: smaller capacities get smaller blocks (0 = never shrink). */
-  min_lines: number;
   /** Bytes; a multiple of 4 KiB. */
   flash_page_size: number;
   /** Program unit in bytes; a multiple of flash_page_size. */
@@ -43,19 +40,26 @@ export interface ConvParams {
   /** Controller time to accept a write into the buffer: base + per 4 KiB. */
   firmware_wbuf_base_ns: number;
   firmware_wbuf_per_4k_ns: number;
-  /** Controller time of a deallocate (map update only). */
-  firmware_trim_ns: number;
   channel_bw_mibps: number;
   pcie_bw_mibps: number;
-  /** Bytes; at least one one-shot page. */
+  /** Bytes of write buffer (conv: at least one one-shot page). */
   write_buffer_size: number;
   /** Physical = logical x (1 + over_provisioning). */
   over_provisioning: number;
+  /** Rated program/erase cycles per block (SMART percentage used = avg erases / this). */
+  pe_cycles: number;
+}
+
+export interface ConvParams extends NandParams {
+  /** Flash pages per block (a multiple of the flash pages per one-shot page); see convGeometry. */
+  pages_per_block: number;
+  /** Fewest lines a namespace gets: smaller capacities get smaller blocks (0 = never shrink). */
+  min_lines: number;
+  /** Controller time of a deallocate (map update only). */
+  firmware_trim_ns: number;
   /** GC runs when free lines <= this. */
   gc_threshold_lines: number;
   gc_policy: GcPolicy;
-  /** Rated program/erase cycles per block (SMART percentage used = avg erases / this). */
-  pe_cycles: number;
 }
 
 /** Runtime-adjustable knobs (per-page-type latencies appear as read_latency_<type>_ns etc.). */

@@ -2,12 +2,12 @@
 // (`read_latency_lsb_ns`, ...; or one value for all types), and scalar knobs (program, erase,
 // firmware, bus bandwidths). What NVMeVirt exposes through /proc/nvmev, by name.
 import type { TimingParams } from '../model.js';
-import { pageTypeNames, type CellType } from './conv-params.js';
+import { pageTypeNames, type NandParams } from './conv-params.js';
 import type { BandwidthResource } from './bandwidth.js';
 
 /** What a NAND model keeps that its timing knobs touch. */
 export interface NandTimingState {
-  readonly p: { cell_type: CellType; read_4k_latency_ns: number[]; read_latency_ns: number[]; channel_bw_mibps: number; pcie_bw_mibps: number };
+  readonly p: NandParams;
   readonly read4k: Float64Array;
   readonly readPage: Float64Array;
   readonly channelBw: readonly BandwidthResource[];

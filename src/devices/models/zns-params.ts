@@ -2,38 +2,19 @@
 // active limits, zone append size limit, descriptor extensions) and the NAND, firmware and bus
 // figures of the timing model. Names are the namespace `emulation` block's keys (snake_case,
 // units in the name; sizes in bytes).
-import { CELL_BITS, pageTypeNames, type CellType } from './conv-params.js';
+import { CELL_BITS, pageTypeNames, type NandParams } from './conv-params.js';
 
-export interface ZnsParams {
-  cell_type: CellType;
-  channels: number;
-  luns_per_channel: number;
-  planes_per_lun: number;
+export interface ZnsParams extends NandParams {
   /** Dies (LUNs) a zone is striped over, one-shot page by one-shot page; block = zone / zone_dies. */
   zone_dies: number;
-  flash_page_size: number;
-  oneshot_page_size: number;
-  read_4k_latency_ns: number[];
-  read_latency_ns: number[];
-  program_latency_ns: number;
-  erase_latency_ns: number;
-  firmware_4k_read_ns: number;
-  firmware_read_ns: number;
-  firmware_wbuf_base_ns: number;
-  firmware_wbuf_per_4k_ns: number;
   /** Extra firmware time per channel transfer. */
   firmware_ch_xfer_ns: number;
-  channel_bw_mibps: number;
-  pcie_bw_mibps: number;
   max_channel_xfer_size: number;
   write_unit_size: number;
   /** Write buffer per zone, in one-shot pages (0 = one global buffer of write_buffer_size). */
   zone_write_buffer_oneshots: number;
-  write_buffer_size: number;
   /** Writes complete once buffered (else when programmed). */
   write_early_completion: boolean;
-  over_provisioning: number;
-  pe_cycles: number;
   /** Bytes; a power of two in logical blocks. */
   zone_size: number;
   /** Writable bytes per zone (0 = zone_size). */
