@@ -8,7 +8,7 @@ import { crc32c } from '../../src/protocol/digest.js';
 import { encodeICReq, writeCommonHeader } from '../../src/protocol/pdu.js';
 import { encodeSqe } from '../../src/protocol/sqe.js';
 import { Status } from '../../src/protocol/status.js';
-import { RawClient, STATUS_DNR, STATUS_SC, STATUS_SCT } from './helpers/raw-client.js';
+import { RawClient, STATUS_DNR, STATUS_SC, STATUS_SCT, type RawClientOptions } from './helpers/raw-client.js';
 import { openController, pattern, startTarget, type TestTarget } from './helpers/target.js';
 
 const SUBNQN = 'nqn.2024-01.io.nvmf-emu:target-transport';
@@ -65,6 +65,22 @@ function expectEcho(data: Buffer, sent: Buffer): void {
   expect(data.equals(sent.subarray(0, data.length))).toBe(true);
 }
 
+/**
+ * Send one malformed PDU (`bad`, or built on the fresh connection) on a fresh connection: the
+ * answer is a C2HTermReq with that FES (and FEI, when given) echoing it; other connections carry on.
+ */
+async function expectFatal(bad: Buffer | ((c: RawClient) => Buffer), fes: number | [number, number], o: RawClientOptions = {}): Promise<void> {
+  const c = await RawClient.connect(port, o);
+  const pdu = typeof bad === 'function' ? bad(c) : bad;
+  c.send(pdu);
+  const term = await c.expectTermReq();
+  if (Array.isArray(fes)) expect([term.fes, term.fei]).toEqual(fes);
+  else expect(term.fes).toBe(fes);
+  expectTermHeader(term);
+  expectEcho(term.data, pdu);
+  await healthyStillWorks();
+}
+
 describe('fatal transport errors: C2HTermReq, then the connection closes', () => {
   it('unknown PDU type -> FES 1 (Invalid Header Field), FEI 0 (PDU-TYPE)', async () => {
     const c = await RawClient.connect(port);
@@ -81,47 +97,19 @@ describe('fatal transport errors: C2HTermReq, then the connection closes', () =>
   });
 
   it('CapsuleCmd with HLEN 60 -> FES 1, FEI 2 (HLEN)', async () => {
-    const c = await RawClient.connect(port);
-    const bad = capsuleHeader({ hlen: 60 });
-    c.send(bad);
-    const term = await c.expectTermReq();
-    expect([term.fes, term.fei]).toEqual([TermFes.InvalidHeaderField, 2]);
-    expectTermHeader(term);
-    expectEcho(term.data, bad);
-    await healthyStillWorks();
+    await expectFatal(capsuleHeader({ hlen: 60 }), [TermFes.InvalidHeaderField, 2]);
   });
 
   it('CapsuleCmd with PLEN < HLEN -> FES 1, FEI 4 (PLEN)', async () => {
-    const c = await RawClient.connect(port);
-    const bad = capsuleHeader({ plen: 24 });
-    c.send(bad);
-    const term = await c.expectTermReq();
-    expect([term.fes, term.fei]).toEqual([TermFes.InvalidHeaderField, 4]);
-    expectTermHeader(term);
-    expectEcho(term.data, bad);
-    await healthyStillWorks();
+    await expectFatal(capsuleHeader({ plen: 24 }), [TermFes.InvalidHeaderField, 4]);
   });
 
   it('CapsuleCmd before ICReq -> FES 2 (PDU Sequence Error)', async () => {
-    const c = await RawClient.connect(port, { noIcReq: true });
-    const cap = capsuleHeader();
-    c.send(cap);
-    const term = await c.expectTermReq();
-    expect(term.fes).toBe(TermFes.PduSequenceError);
-    expectTermHeader(term);
-    expectEcho(term.data, cap);
-    await healthyStillWorks();
+    await expectFatal(capsuleHeader(), TermFes.PduSequenceError, { noIcReq: true });
   });
 
   it('a second ICReq -> FES 2 (PDU Sequence Error)', async () => {
-    const c = await RawClient.connect(port);
-    const ic = encodeICReq({ pfv: 0, hpda: 0, hdgst: false, ddgst: false, maxr2t: 0 });
-    c.send(ic);
-    const term = await c.expectTermReq();
-    expect(term.fes).toBe(TermFes.PduSequenceError);
-    expectTermHeader(term);
-    expectEcho(term.data, ic);
-    await healthyStillWorks();
+    await expectFatal(encodeICReq({ pfv: 0, hpda: 0, hdgst: false, ddgst: false, maxr2t: 0 }), TermFes.PduSequenceError);
   });
 
   it('header digest mismatch with digests negotiated -> FES 3, echoing header and digest', async () => {
@@ -141,14 +129,7 @@ describe('fatal transport errors: C2HTermReq, then the connection closes', () =>
   });
 
   it('H2CData with a TTAG the target never issued -> FES 1, FEI 10 (TTAG)', async () => {
-    const c = await RawClient.connect(port);
-    const h2c = c.buildH2CData(5, 77, 0, Buffer.alloc(512, 0xab), true);
-    c.send(h2c);
-    const term = await c.expectTermReq();
-    expect([term.fes, term.fei]).toEqual([TermFes.InvalidHeaderField, 10]);
-    expectTermHeader(term);
-    expectEcho(term.data, h2c);
-    await healthyStillWorks();
+    await expectFatal((c) => c.buildH2CData(5, 77, 0, Buffer.alloc(512, 0xab), true), [TermFes.InvalidHeaderField, 10]);
   });
 
   it('H2CData beyond the R2T length -> FES 4 (Data Transfer Out of Range)', async () => {
@@ -173,16 +154,9 @@ describe('fatal transport errors: C2HTermReq, then the connection closes', () =>
   });
 
   it('in-capsule data above the 8 KiB admin limit -> FES 5 (Data Transfer Limit Exceeded)', async () => {
-    const c = await RawClient.connect(port);
     const data = Buffer.alloc(8192 + 512, 7);
     const sqe = encodeSqe({ opcode: AdminOpcode.SetFeatures, cid: 4, cdw10: 0x16, sgl: { length: data.length, type: SglId.DataBlockOffset } });
-    const cap = c.buildCapsule(sqe, data);
-    c.send(cap);
-    const term = await c.expectTermReq();
-    expect(term.fes).toBe(TermFes.DataTransferLimitExceeded);
-    expectTermHeader(term);
-    expectEcho(term.data, cap);
-    await healthyStillWorks();
+    await expectFatal((c) => c.buildCapsule(sqe, data), TermFes.DataTransferLimitExceeded);
   });
 
   it('in-capsule data at exactly the 8 KiB admin limit is accepted', async () => {
