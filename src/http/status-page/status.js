@@ -27,7 +27,11 @@
   async function api(path) {
     const token = sessionStorage.getItem(TOKEN_KEY);
     const res = await fetch(API + path, { headers: token ? { authorization: 'Bearer ' + token } : {}, cache: 'no-store' });
-    if (res.status === 401) authForm.hidden = false;
+    // A poll sent before the token was entered can answer 401 after it: only a refusal of the
+    // current token shows the form again, and any accepted request hides it.
+    if (res.status === 401) {
+      if (sessionStorage.getItem(TOKEN_KEY) === token) authForm.hidden = false;
+    } else if (res.ok) authForm.hidden = true;
     return res;
   }
 
