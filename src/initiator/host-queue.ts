@@ -263,6 +263,20 @@ export class HostQueue implements PduHandler {
     return this.closedPromise;
   }
 
+  /**
+   * Hand the connected socket to another driver (the benchmark's raw load generator): this queue
+   * stops reading and writing it (close() still resolves once the new owner closes the socket).
+   * Only for an idle queue (nothing outstanding or unsent).
+   */
+  detach(): net.Socket {
+    if (this.outstanding > 0 || this.corked || this.closedErr) throw new Error(`queue ${this.qid}: cannot detach a busy or closed queue`);
+    this.sock.removeAllListeners('data');
+    this.sock.removeAllListeners('error');
+    this.sock.removeAllListeners('end');
+    this.closedErr = new QueueError(`queue ${this.qid}: detached`, this.qid);
+    return this.sock;
+  }
+
   /** Resolves when the socket has closed (for any reason). */
   get whenClosed(): Promise<void> {
     return this.closedPromise;
