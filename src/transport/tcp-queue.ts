@@ -17,12 +17,18 @@ import {
   decodeICReq,
   encodeICResp,
   encodeTermReq,
+  sealHeaderDigest,
   writeCapsuleRespHeader,
   writeDataHeader,
 } from '../protocol/pdu.js';
 import { SqeOff, writeCqe } from '../protocol/sqe.js';
 import { Status } from '../protocol/status.js';
 import { ReqState, TcpRequest } from './tcp-request.js';
+import { readIntoSharedBuffer } from './socket-read-buffer.js';
+import { TxArena } from './tx-arena.js';
+
+/** Every queue's outgoing headers (the network thread is one thread: one arena serves all). */
+const arena = new TxArena();
 
 /** Zone Append (ZNS command set): a write for latency accounting. */
 const ZONE_APPEND = 0x7d;
@@ -81,8 +87,14 @@ export class TcpQueue implements ConnectableQueue {
   private readonly pool: TcpRequest[] = [];
   private readonly free: TcpRequest[] = [];
 
-  // transmit
+  // transmit: `out` holds what the next flush writes; headers gather in the arena segment
+  // [segStart, segEnd) of segBuf until something else must follow them.
   private out: Buffer[] = [];
+  private segBuf: Buffer | null = null;
+  private segStart = 0;
+  private segEnd = 0;
+  /** performance.now() when the data being parsed arrived (metrics on). */
+  private rxNow = 0;
   private flushScheduled = false;
   private readonly flushFn = (): void => this.flush();
   private icTimer: NodeJS.Timeout | null;
@@ -100,7 +112,8 @@ export class TcpQueue implements ConnectableQueue {
     this.measure = target.metricsEnabled;
     this.counters = target.counters;
     socket.setNoDelay(true);
-    socket.on('data', (c: Buffer) => this.onData(c));
+    socket.on('data', (c: Buffer) => this.onData(c, c.length)); // reads before the switch below, or an older Node
+    readIntoSharedBuffer(socket, (b, n) => this.onData(b, n));
     socket.on('error', () => {}); // 'close' follows; resets from vanished hosts are not ours to log
     socket.on('close', () => this.onSocketClose());
     socket.on('drain', () => {
@@ -149,6 +162,7 @@ export class TcpQueue implements ConnectableQueue {
     this.counters.closedBytesOut += this.socket.bytesWritten;
     if (this.icTimer) clearTimeout(this.icTimer);
     this.out = [];
+    this.segBuf = null;
     // Commands still receiving their data will never run: give back their R2T buffers now.
     // (Executing ones are released when they complete.)
     for (const r of this.pool) if (r.state === ReqState.ReceivingH2C || r.state === ReqState.ReceivingCapsuleData) this.release(r);
@@ -160,9 +174,11 @@ export class TcpQueue implements ConnectableQueue {
 
   // ---------------------------------------------------------------- receive
 
-  private onData(chunk: Buffer): void {
+  /** `len` bytes of `chunk` arrived. The chunk is reused after this returns: keep copies only. */
+  private onData(chunk: Buffer, len: number): void {
     let pos = 0;
-    const len = chunk.length;
+    // Capsules in one chunk arrived together: one clock read serves them all.
+    if (this.measure) this.rxNow = performance.now();
     while (pos < len) {
       switch (this.rx) {
         case RX_HDR: {
@@ -188,17 +204,7 @@ export class TcpQueue implements ConnectableQueue {
         }
         case RX_DATA: {
           const n = Math.min(this.dataLeft, len - pos);
-          if (this.sinkBuf === null && this.sink === SINK_CAPSULE) {
-            // Whole in-capsule data in this chunk: keep a view, no copy.
-            if (n === this.dataLen) {
-              this.sinkBuf = chunk.subarray(pos, pos + n);
-              this.sinkOff = n;
-            } else {
-              this.sinkBuf = Buffer.allocUnsafe(this.dataLen);
-              chunk.copy(this.sinkBuf, 0, pos, pos + n);
-              this.sinkOff = n;
-            }
-          } else if (this.sinkBuf !== null) {
+          if (this.sinkBuf !== null) {
             chunk.copy(this.sinkBuf, this.sinkOff, pos, pos + n);
             this.sinkOff += n;
           }
@@ -335,7 +341,7 @@ export class TcpQueue implements ConnectableQueue {
     req.nsid = sqe.readUInt32LE(SqeOff.nsid);
     req.qid = this.qid;
     req.dataLength = sqe.readUInt32LE(SqeOff.sglLength);
-    if (this.measure) req.t0 = performance.now();
+    req.t0 = this.rxNow;
     this.sqhd = this.sqhd >= this.sqsize ? 0 : this.sqhd + 1;
     if (dataLen > 0) {
       const limit = req.opcode === AdminOpcode.Fabrics ? this.target.limits.adminInlineDataSize : this.inlineMax;
@@ -346,7 +352,10 @@ export class TcpQueue implements ConnectableQueue {
           : Status.SglOffsetInvalid;
       }
       req.state = ReqState.ReceivingCapsuleData;
-      this.startData(SINK_CAPSULE, req, null, 0, dataLen, pad);
+      // Copied out of the receive buffer (reused for the next read) into pooled memory.
+      const backing = this.target.bufferPool.acquire(dataLen);
+      req.pooled = backing;
+      this.startData(SINK_CAPSULE, req, backing.subarray(0, dataLen), 0, dataLen, pad);
       return true;
     }
     this.nextPdu();
@@ -436,10 +445,9 @@ export class TcpQueue implements ConnectableQueue {
       req.data = backing.subarray(0, len);
       req.received = 0;
       req.state = ReqState.ReceivingH2C;
-      const hb = Buffer.allocUnsafe(PduHlen.R2T + (this.hdgst ? DIGEST_SIZE : 0));
-      writeDataHeader(hb, 0, PduType.R2T, 0, req.cid, req.ttag, 0, len, 0, this.hdgst, false);
+      const o = this.header(PduHlen.R2T + (this.hdgst ? DIGEST_SIZE : 0));
+      writeDataHeader(arena.buf, o, PduType.R2T, 0, req.cid, req.ttag, 0, len, 0, this.hdgst, false);
       this.counters.pdusSent[PduType.R2T]!++;
-      this.send(hb);
       return;
     }
     req.state = ReqState.Executing;
@@ -493,33 +501,26 @@ export class TcpQueue implements ConnectableQueue {
     const ctrl = this.ctrl;
     if (status !== Status.Success && ctrl !== null && status !== Status.AbortSqDeleted) ctrl.recordError(req, status, BigInt(req.errorLba));
     if (status === Status.Success && req.c2hLength > 0) this.sendC2HData(req);
-    const hd = this.hdgst ? DIGEST_SIZE : 0;
-    const b = Buffer.allocUnsafe(PduHlen.CapsuleResp + hd);
-    writeCapsuleRespHeader(b, 0, false);
-    writeCqe(b, CH_SIZE, req.result0, req.result1, this.sqhd, this.qid, req.cid, status);
-    if (hd) {
-      b[1] = PduFlag.HDGSTF;
-      b.writeUInt32LE(PduHlen.CapsuleResp + hd, 4);
-      b.writeUInt32LE(crc32c(b.subarray(0, PduHlen.CapsuleResp)), PduHlen.CapsuleResp);
-    }
+    const o = this.header(PduHlen.CapsuleResp + (this.hdgst ? DIGEST_SIZE : 0));
+    const b = arena.buf;
+    writeCapsuleRespHeader(b, o, this.hdgst);
+    writeCqe(b, o + CH_SIZE, req.result0, req.result1, this.sqhd, this.qid, req.cid, status);
+    if (this.hdgst) sealHeaderDigest(b, o, PduHlen.CapsuleResp);
     this.counters.pdusSent[PduType.CapsuleResp]!++;
-    this.send(b);
     this.release(req);
   }
 
   private sendC2HData(req: TcpRequest): void {
     const len = req.c2hLength;
-    const hd = this.hdgst ? DIGEST_SIZE : 0;
-    const hb = Buffer.allocUnsafe(PduHlen.C2HData + hd);
-    writeDataHeader(hb, 0, PduType.C2HData, PduFlag.LAST_PDU, req.cid, 0, 0, len, len, this.hdgst, this.ddgst);
+    const o = this.header(PduHlen.C2HData + (this.hdgst ? DIGEST_SIZE : 0));
+    writeDataHeader(arena.buf, o, PduType.C2HData, PduFlag.LAST_PDU, req.cid, 0, 0, len, len, this.hdgst, this.ddgst);
     this.counters.pdusSent[PduType.C2HData]!++;
-    this.out.push(hb);
+    this.cutSegment();
     const parts = req.c2h;
     for (let i = 0; i < parts.length; i++) this.out.push(parts[i]!);
     if (this.ddgst) {
-      const d = Buffer.allocUnsafe(DIGEST_SIZE);
-      d.writeUInt32LE(parts.length === 1 ? crc32c(parts[0]!) : crc32cList(parts), 0);
-      this.out.push(d);
+      const d = this.header(DIGEST_SIZE);
+      arena.buf.writeUInt32LE(parts.length === 1 ? crc32c(parts[0]!) : crc32cList(parts), d);
     }
   }
 
@@ -544,8 +545,35 @@ export class TcpQueue implements ConnectableQueue {
 
   // ---------------------------------------------------------------- transmit
 
+  /** A PDU that is its own buffer (ICResp). */
   private send(b: Buffer): void {
+    this.cutSegment();
     this.out.push(b);
+    this.scheduleFlush();
+  }
+
+  /** Reserve `n` bytes for a header in the arena (arena.buf at the returned offset), in send order. */
+  private header(n: number): number {
+    const o = arena.take(n);
+    if (arena.buf !== this.segBuf || o !== this.segEnd) {
+      this.cutSegment();
+      this.segBuf = arena.buf;
+      this.segStart = o;
+    }
+    this.segEnd = o + n;
+    this.scheduleFlush();
+    return o;
+  }
+
+  /** The headers gathered so far go out before whatever is pushed next. */
+  private cutSegment(): void {
+    const b = this.segBuf;
+    if (b === null) return;
+    this.out.push(b.subarray(this.segStart, this.segEnd));
+    this.segBuf = null;
+  }
+
+  private scheduleFlush(): void {
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       process.nextTick(this.flushFn);
@@ -554,6 +582,7 @@ export class TcpQueue implements ConnectableQueue {
 
   private flush(): void {
     this.flushScheduled = false;
+    this.cutSegment();
     const out = this.out;
     if (out.length === 0 || this.socket.destroyed) return;
     this.out = [];
@@ -575,6 +604,7 @@ export class TcpQueue implements ConnectableQueue {
     this.counters.pdusSent[PduType.C2HTermReq]!++;
     this.target.log.warn({ remote: this.remoteAddress, qid: this.qid, fes, fei, pdu: offending.subarray(0, 8).toString('hex') }, 'fatal transport error: sending C2HTermReq');
     this.rx = RX_DEAD;
+    this.cutSegment();
     this.out.push(encodeTermReq(PduType.C2HTermReq, fes, fei, offending));
     this.flush();
     this.socket.end();
