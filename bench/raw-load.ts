@@ -3,7 +3,7 @@
 // minimal PDU parser, and every capsule a data event produces written in one buffer. The general
 // initiator pays a Promise and a closure per command and would be the ceiling at high queue depths;
 // this one costs well under the target's work per command, so the target is what gets measured.
-import type { Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 import { NvmeHost } from '../src/initiator/host.js';
 import { NvmOpcode, PduFlag, PduHlen, PduType, SglId } from '../src/protocol/constants.js';
 import { crc32c } from '../src/protocol/digest.js';
@@ -274,4 +274,19 @@ export async function runRawLoad(spec: LoadSpec): Promise<LoadResult> {
   for (const q of queues) q.close();
   await Promise.all(hosts.map((h) => h.close()));
   return summarize(run.lat.subarray(0, run.n), run.n, run.errors, seconds, spec.blockSize);
+}
+
+/** 4 KiB random reads at `depth` against the floor responder (bench/floor.ts): no bring-up there. */
+export async function runRawFloor(port: number, depth: number, seconds: number): Promise<LoadResult> {
+  const spec: LoadSpec = { host: '127.0.0.1', port, subnqn: '', nsid: 1, connections: 1, queues: 1, depth, blockSize: 4096, readFraction: 1, random: true, seconds, span: 1 << 30 };
+  const sock = net.connect({ port, host: '127.0.0.1', noDelay: true });
+  await new Promise<void>((resolve, reject) => sock.once('connect', resolve).once('error', reject));
+  const start = performance.now();
+  const run = new Run(spec, 8, start);
+  const q = new RawQueue(sock, run, depth, false, false, 0, 0);
+  q.start();
+  await q.done;
+  const secs = (performance.now() - start) / 1000;
+  q.close();
+  return summarize(run.lat.subarray(0, run.n), run.n, run.errors, secs, spec.blockSize);
 }

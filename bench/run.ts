@@ -6,8 +6,9 @@ import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runFloorClient, startFloorServer } from './floor.js';
-import { runLoad, summarize, type LoadResult, type LoadSpec } from './load.js';
+import { startFloorServer } from './floor.js';
+import { type LoadResult, type LoadSpec } from './load.js';
+import { runRawFloor, runRawLoad as runLoad } from './raw-load.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -92,10 +93,8 @@ async function main(): Promise<void> {
   const floorQd1: LoadResult[] = [];
   const floorQd32: LoadResult[] = [];
   for (let r = 0; r < RUNS; r++) {
-    const a = await runFloorClient(floorPort, 1, SECONDS);
-    floorQd1.push(summarize(a.latenciesUs, a.ops, 0, a.seconds, 4096));
-    const b = await runFloorClient(floorPort, 32, SECONDS);
-    floorQd32.push(summarize(b.latenciesUs, b.ops, 0, b.seconds, 4096));
+    floorQd1.push(await runRawFloor(floorPort, 1, SECONDS));
+    floorQd32.push(await runRawFloor(floorPort, 32, SECONDS));
   }
   floorProc.kill();
 
@@ -146,7 +145,7 @@ async function main(): Promise<void> {
   const fmt = (n: number): string => (n >= 1000 ? `${(n / 1000).toFixed(1)}K` : n.toFixed(0));
   const table = [
     `Machine: ${os.cpus()[0]?.model ?? 'unknown'} (${os.cpus().length} cores), Node ${process.version}; ${RUNS} runs x ${SECONDS} s, medians; target on core 0, load on core 1${hasTaskset() ? '' : ' (taskset missing: not pinned)'}.`,
-    `Floor (minimal node:net responder, 72-byte request -> 4136-byte reply): QD1 ${fmt(fq1)} req/s (p50 ${median(floorQd1.map((f) => f.p50us)).toFixed(0)} µs), QD32 ${fmt(fq32)} req/s.`,
+    `Floor (minimal node:net responder: 72-byte read capsule -> C2HData + 4 KiB + CapsuleResp, same load generator): QD1 ${fmt(fq1)} req/s (p50 ${median(floorQd1.map((f) => f.p50us)).toFixed(0)} µs), QD32 ${fmt(fq32)} req/s.`,
     '',
     '| workload | IOPS | MiB/s | p50 µs | p99 µs | p99.9 µs | target CPU | vs floor |',
     '|---|---|---|---|---|---|---|---|',
