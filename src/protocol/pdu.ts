@@ -1,7 +1,7 @@
 // NVMe/TCP PDU headers (transport spec 1.0, section 3.6): every header layout encoded and
 // decoded here and nowhere else. All multi-byte fields are little-endian.
 import { PduFlag, PduHlen, PduType, TERM_REQ_MAX_DATA } from './constants.js';
-import { crc32c } from './digest.js';
+import { crc32cRange } from './digest.js';
 
 /** Common header: type, flags, hlen, pdo, plen. */
 export const CH_SIZE = 8;
@@ -141,7 +141,7 @@ export function writeDataHeader(
   b.writeUInt32LE(offset, off + 12);
   b.writeUInt32LE(length, off + 16);
   b.writeUInt32LE(0, off + 20);
-  if (hdgst) b.writeUInt32LE(crc32c(b.subarray(off, off + hlen)), off + hlen);
+  if (hdgst) b.writeUInt32LE(crc32cRange(b, off, off + hlen), off + hlen);
   return hlen + hd;
 }
 
@@ -156,7 +156,7 @@ export function writeCapsuleRespHeader(b: Buffer, off: number, hdgst: boolean): 
 
 /** Finish a header digest over the first `hlen` bytes at `off`. */
 export function sealHeaderDigest(b: Buffer, off: number, hlen: number): void {
-  b.writeUInt32LE(crc32c(b.subarray(off, off + hlen)), off + hlen);
+  b.writeUInt32LE(crc32cRange(b, off, off + hlen), off + hlen);
 }
 
 /** CapsuleCmd header for the initiator: CH + SQE; returns header bytes (72 or 76). */

@@ -9,7 +9,7 @@ import { executeIo } from '../controller/io-commands.js';
 import { ASYNC } from '../controller/request.js';
 import type { PortRuntime, Target, TransportCounters } from '../controller/target.js';
 import { AdminOpcode, DataDirection, FabricsType, NvmOpcode, PduFlag, PduHlen, PduType, SglId, TermFes } from '../protocol/constants.js';
-import { crc32c, crc32cList } from '../protocol/digest.js';
+import { crc32c, crc32cList, crc32cRange } from '../protocol/digest.js';
 import {
   CH_SIZE,
   DIGEST_SIZE,
@@ -286,7 +286,7 @@ export class TcpQueue implements ConnectableQueue {
     const plen = h.readUInt32LE(4);
     this.counters.pdusReceived[type]!++;
     if (this.hdrTotal > hlen) {
-      if (crc32c(h.subarray(0, hlen)) !== h.readUInt32LE(hlen)) {
+      if (crc32cRange(h, 0, hlen) !== h.readUInt32LE(hlen)) {
         this.counters.headerDigestErrors++;
         return this.fatal(TermFes.HeaderDigestError, 0);
       }

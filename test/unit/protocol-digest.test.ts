@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { crc32c, crc32cList } from '../../src/protocol/digest.js';
+import { crc32c, crc32cList, crc32cRange } from '../../src/protocol/digest.js';
 
 /** Bitwise reference CRC32C (Castagnoli, reflected poly 0x82F63B78), independent of the native module. */
 function refCrc32c(data: Uint8Array): number {
@@ -36,7 +36,7 @@ describe('crc32c', () => {
 
   it('agrees with the bitwise reference on pseudo-random buffers', () => {
     let seed = 12345;
-    for (const len of [1, 3, 4, 7, 8, 63, 64, 65, 511, 4096, 10000]) {
+    for (const len of [1, 3, 4, 7, 8, 9, 24, 63, 64, 65, 72, 76, 255, 256, 257, 511, 4096, 10000]) {
       const b = Buffer.alloc(len);
       for (let i = 0; i < len; i++) {
         seed = (seed * 1103515245 + 12345) >>> 0;
@@ -53,5 +53,20 @@ describe('crc32c', () => {
     expect(crc32cList([a, b])).toBe(0xe3069283);
     expect(crc32cList([Buffer.alloc(0), Buffer.from('123456789'), Buffer.alloc(0)])).toBe(0xe3069283);
     expect(crc32cList([])).toBe(0);
+  });
+
+  it('crc32cRange over any range equals the CRC of that slice (short ranges in JS, long ones native)', () => {
+    const b = Buffer.from(Array.from({ length: 1000 }, (_, i) => (i * 131 + 7) & 0xff));
+    for (const [s, e] of [[0, 0], [0, 24], [3, 27], [5, 81], [1, 257], [0, 256], [7, 263], [100, 1000]] as const) {
+      expect(crc32cRange(b, s, e)).toBe(refCrc32c(b.subarray(s, e)));
+    }
+  });
+
+  it('chains across the two implementations (short part then long part and back)', () => {
+    const b = Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 29 + 3) & 0xff));
+    const whole = refCrc32c(b);
+    expect(crc32c(b.subarray(24), crc32c(b.subarray(0, 24)))).toBe(whole);
+    expect(crc32c(b.subarray(4990), crc32c(b.subarray(0, 4990)))).toBe(whole);
+    expect(crc32cList([b.subarray(0, 10), b.subarray(10, 3000), b.subarray(3000, 3100), b.subarray(3100)])).toBe(whole);
   });
 });
