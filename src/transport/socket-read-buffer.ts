@@ -24,19 +24,28 @@ function symbolOf(obj: object, description: string): symbol | undefined {
   return Object.getOwnPropertySymbols(obj).find((s) => s.description === description);
 }
 
+/** Where the next reads of a socket go: `buf`, or the shared buffer again when null. */
+export type ReadRedirect = (buf: Buffer | null) => void;
+
 /**
- * Have `socket` read into the shared buffer and call `onRead(buf, n)` with the `n` bytes read.
- * Returns false when this Node cannot (the caller keeps listening for 'data').
+ * Have `socket` read into the shared buffer and call `onRead(buf, n)` with the `n` bytes read into
+ * `buf` (the shared buffer, or the caller's own after a redirect: large data lands in place).
+ * Returns the redirect function, or null when this Node cannot (the caller keeps using 'data').
  */
-export function readIntoSharedBuffer(socket: Socket, onRead: (buf: Buffer, n: number) => void): boolean {
+export function readIntoSharedBuffer(socket: Socket, onRead: (buf: Buffer, n: number) => void): ReadRedirect | null {
   const kBuffer = symbolOf(socket, 'kBuffer');
   const kBufferCb = symbolOf(socket, 'kBufferCb');
   const handle = (socket as unknown as { _handle: UserBufferHandle | null })._handle;
-  if (kBuffer === undefined || kBufferCb === undefined || typeof handle?.useUserBuffer !== 'function') return false;
-  const buf = (shared ??= Buffer.allocUnsafeSlow(SIZE));
+  if (kBuffer === undefined || kBufferCb === undefined || typeof handle?.useUserBuffer !== 'function') return null;
+  const sharedBuf = (shared ??= Buffer.allocUnsafeSlow(SIZE));
   const s = socket as unknown as Record<symbol, unknown>;
-  s[kBuffer] = buf;
+  const use = (buf: Buffer): void => {
+    s[kBuffer] = buf;
+    handle.useUserBuffer!(buf);
+  };
   s[kBufferCb] = (n: number, b: Buffer): void => onRead(b, n);
-  handle.useUserBuffer(buf);
-  return true;
+  use(sharedBuf);
+  return (buf) => {
+    if ((socket as unknown as { _handle: unknown })._handle === handle) use(buf ?? sharedBuf);
+  };
 }

@@ -24,7 +24,7 @@ import {
 import { SqeOff, writeCqe } from '../protocol/sqe.js';
 import { Status } from '../protocol/status.js';
 import { ReqState, TcpRequest } from './tcp-request.js';
-import { readIntoSharedBuffer } from './socket-read-buffer.js';
+import { readIntoSharedBuffer, type ReadRedirect } from './socket-read-buffer.js';
 import { TxArena } from './tx-arena.js';
 
 /** Every queue's outgoing headers (the network thread is one thread: one arena serves all). */
@@ -49,6 +49,8 @@ const ICREQ_TIMEOUT_MS = 10_000;
 const WRITE_HIGH_WATER = 8 * 1024 * 1024;
 /** Commands a queue may have beyond SQSIZE+1 (AERs are outstanding on the admin queue). */
 const POOL_SLACK = 8;
+/** H2C data still to come beyond this is read straight into the command's buffer (no copy). */
+const DIRECT_MIN = 16 * 1024;
 
 export class TcpQueue implements ConnectableQueue {
   qid = 0;
@@ -82,6 +84,10 @@ export class TcpQueue implements ConnectableQueue {
   private quiesced = false;
   private readonly counters: TransportCounters;
   private ddgstHave = 0;
+  /** Moves the socket's reads between the shared buffer and a command's (null: 'data' events). */
+  private readonly redirect: ReadRedirect | null;
+  /** Reads go straight into sinkBuf at sinkOff (large H2C data). */
+  private direct = false;
 
   // requests
   private readonly pool: TcpRequest[] = [];
@@ -113,7 +119,7 @@ export class TcpQueue implements ConnectableQueue {
     this.counters = target.counters;
     socket.setNoDelay(true);
     socket.on('data', (c: Buffer) => this.onData(c, c.length)); // reads before the switch below, or an older Node
-    readIntoSharedBuffer(socket, (b, n) => this.onData(b, n));
+    this.redirect = readIntoSharedBuffer(socket, (b, n) => (this.direct ? this.onDirectData(n) : this.onData(b, n)));
     socket.on('error', () => {}); // 'close' follows; resets from vanished hosts are not ours to log
     socket.on('close', () => this.onSocketClose());
     socket.on('drain', () => {
@@ -230,6 +236,29 @@ export class TcpQueue implements ConnectableQueue {
           return; // dead: ignore whatever else arrives
       }
     }
+    // The rest of a large H2C transfer is still to come: have the socket read it in place.
+    if (this.rx === RX_DATA && this.sink === SINK_H2C && this.dataLeft >= DIRECT_MIN && this.redirect !== null && this.sinkBuf !== null) {
+      this.direct = true;
+      this.redirect(this.sinkBuf.subarray(this.sinkOff, this.sinkOff + this.dataLeft));
+    }
+  }
+
+  /** `n` bytes of H2C data were read straight into sinkBuf at sinkOff. */
+  private onDirectData(n: number): void {
+    if (this.rx !== RX_DATA) return; // dead meanwhile
+    if (this.measure) this.rxNow = performance.now();
+    this.sinkOff += n;
+    this.dataLeft -= n;
+    if (this.dataLeft > 0) {
+      this.redirect!(this.sinkBuf!.subarray(this.sinkOff, this.sinkOff + this.dataLeft));
+      return;
+    }
+    this.direct = false;
+    this.redirect!(null);
+    if (this.pduFlags & PduFlag.DDGSTF) {
+      this.rx = RX_DDGST;
+      this.ddgstHave = 0;
+    } else this.onDataDone(true);
   }
 
   private nextPdu(): void {

@@ -42,6 +42,34 @@ describe('readIntoSharedBuffer', () => {
   });
 
   it('declines on a socket that has no handle fields (a fake), leaving it alone', () => {
-    expect(readIntoSharedBuffer({ _handle: null } as unknown as net.Socket, () => {})).toBe(false);
+    expect(readIntoSharedBuffer({ _handle: null } as unknown as net.Socket, () => {})).toBeNull();
+  });
+
+  it('redirects reads into a caller buffer (bytes land in place, never more than it holds), then back', async () => {
+    const target = Buffer.alloc(100_000);
+    const seen: { inTarget: boolean; n: number }[] = [];
+    const rest: Buffer[] = [];
+    let received = 0;
+    const server = net.createServer((s) => {
+      const redirect = readIntoSharedBuffer(s, (b, n) => {
+        const inTarget = b.buffer === target.buffer;
+        seen.push({ inTarget, n });
+        if (inTarget) {
+          received += n;
+          redirect!(received < target.length ? target.subarray(received) : null);
+        } else rest.push(Buffer.from(b.subarray(0, n)));
+      })!;
+      redirect(target);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    closers.push(() => server.close());
+    const data = Buffer.from(Array.from({ length: 150_000 }, (_, i) => (i * 13) & 0xff));
+    const c = net.connect({ port: (server.address() as net.AddressInfo).port, host: '127.0.0.1' }, () => c.end(data));
+    closers.push(() => c.destroy());
+    for (let i = 0; i < 200 && received + rest.reduce((a, b) => a + b.length, 0) < data.length; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(received).toBe(target.length);
+    expect(target.equals(data.subarray(0, target.length))).toBe(true);
+    expect(Buffer.concat(rest).equals(data.subarray(target.length))).toBe(true);
+    expect(seen.some((x) => !x.inTarget)).toBe(true);
   });
 });
