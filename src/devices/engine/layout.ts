@@ -99,6 +99,8 @@ export interface WorkerInit {
   doorbell: 'waitAsync' | 'port';
   doorbellPort: MessagePort | null;
   spinNs: number;
+  /** With nothing outstanding, keep spinning this long after the last command before sleeping. */
+  idleSpinNs: number;
   /** Post completions this long before their deadline; the network thread holds them until it (0 = at the deadline). */
   handoffNs: number;
   mirrorIntervalNs: number;

@@ -7,7 +7,8 @@
 //      order, with its target time; ring the network thread's doorbell if it asked for one. The
 //      network thread holds early completions and completes each at its target time (DeviceEngine):
 //      so it is already awake at the deadline instead of paying its wake-up latency after it;
-//   3. wait: with nothing outstanding, Atomics.wait on the submission tail indefinitely; with the
+//   3. wait: with nothing outstanding, spin `idleSpinNs` after the last command, then Atomics.wait
+//      on the submission tail indefinitely; with the
 //      next posting time more than `spinNs` away, Atomics.wait until `spinNs` before it (a new
 //      submission wakes it early); within `spinNs` of it, spin (re-check the submission ring and
 //      the clock). Futex timeouts overshoot by ~50-170 µs here (timer slack plus a virtual CPU's
@@ -124,6 +125,7 @@ const sqF = sq.f64;
 const cqI = cq.i32;
 const cqF = cq.f64;
 const spinNs = init.spinNs;
+const idleSpinNs = init.idleSpinNs;
 const handoffNs = init.handoffNs;
 const mirrorNs = init.mirrorIntervalNs;
 const doorbellPort = init.doorbellPort;
@@ -209,6 +211,7 @@ const beat = new Int32Array(init.heartbeat);
 
 function run(): void {
   let lastMirror = nowNs();
+  let lastCommand = 0;
   for (;;) {
     beat[0] = (beat[0]! + 1) | 0;
     let now = nowNs();
@@ -230,6 +233,7 @@ function run(): void {
       }
       sq.release();
       now = nowNs();
+      lastCommand = now;
     }
     // Post what is due. While the network thread is parked (CQ flag set), post `handoffNs` early:
     // it holds early completions and completes them at their target time, awake by then rather
@@ -254,6 +258,9 @@ function run(): void {
     if (sq.available() > 0) continue;
     const delta = heap.peekKey() - handoffNs - now; // Infinity when nothing is outstanding
     if (delta <= spinNs) continue; // last stretch: spin
+    // Idle, but a command just came: the next one likely follows at once (QD1 back to back); a
+    // sleeping worker would add its wake-up (5-15 µs here) to that command's hop.
+    if (delta === Infinity && now - lastCommand < idleSpinNs) continue;
     if (delta === Infinity) {
       mirror();
       lastMirror = now;
