@@ -162,6 +162,7 @@ function dsm(ns: Namespace, req: NvmeRequest): number {
     ns.device.zero(slba * ns.lbaSize, len * ns.lbaSize);
     total += len * ns.lbaSize;
     if (sink !== null) m!.submit(sink, Status.Success, ModelOp.Trim, slba, len, false);
+    else if (m !== null && m.inline) m.countInline(ModelOp.Trim, len * ns.lbaSize);
   }
   ns.stats.discards++;
   ns.stats.bytesDiscarded += total;
@@ -229,12 +230,16 @@ export class Join implements CompletionSink {
  * Hand the model op to the namespace's worker and complete at the modelled time; or complete now
  * when the namespace has no model, or when it is a zero-latency `nvm` namespace and the engine's
  * inline fast path (EngineOptions.inlineZeroLatency, on by default) is on: its model would return
- * "now" for every command, so the hop would only add latency. Its model then sees no commands (its
- * counters stay still; host-side statistics do not).
+ * "now" for every command, so the hop would only add latency. Its model then sees no commands; the
+ * bytes it would have counted are counted on this side (NamespaceModel.countInline).
  */
 export function finish(ns: Namespace, req: NvmeRequest, op: ModelOpCode, slba: number, nlb: number, fua: boolean, status: number): number {
   const m = ns.model;
-  if (m === null || m.inline) return status;
+  if (m === null) return status;
+  if (m.inline) {
+    m.countInline(op, nlb << ns.lbaShift);
+    return status;
+  }
   if (!m.available) return Status.InternalError; // worker restarting after a failure: the host retries
   m.submit(req, status, op, slba, nlb, fua);
   return ASYNC;

@@ -59,6 +59,21 @@ describe('device engine over TCP', () => {
     expect(daemon.engine.workerCount).toBe(2);
   });
 
+  it('counts what the inline (zero-latency) namespace read, wrote and trimmed in its model counters', async () => {
+    const b = ns1().namespaces.get(2)!;
+    const before = b.counters();
+    await host.write(2, 100, pattern(3 * 4096, 5));
+    await host.writeZeroes(2, 200, 2);
+    await host.read(2, 100, 3);
+    await host.deallocate(2, [{ slba: 300, nlb: 4 }]);
+    await host.flush(2);
+    const after = b.counters();
+    expect(after.hostWrittenBytes - before.hostWrittenBytes).toBe(5 * 4096);
+    expect(after.mediaWrittenUserBytes - before.mediaWrittenUserBytes).toBe(5 * 4096);
+    expect(after.hostReadBytes - before.hostReadBytes).toBe(3 * 4096);
+    expect(after.trimmedBytes - before.trimmedBytes).toBe(4 * 4096);
+  });
+
   it('round-trips data under QD32 on each of 4 queues', async () => {
     const blocks = 2048;
     const written = new Map<number, Buffer>();
