@@ -139,6 +139,7 @@ async function main(): Promise<void> {
   }
   target.kill('SIGTERM');
   const metricsTable = await metricsOnOff(tmp, base);
+  const liveTable = await liveLatency(tmp, base);
 
   const fq1 = median(floorQd1.map((f) => f.iops));
   const fq32 = median(floorQd32.map((f) => f.iops));
@@ -155,7 +156,11 @@ async function main(): Promise<void> {
   const mdPath = join(root, 'BENCHMARKS.md');
   const md = readFileSync(mdPath, 'utf8');
   process.stdout.write(metricsTable + '\n');
-  if (!process.env.BENCH_NO_WRITE) writeFileSync(mdPath, between(between(md, '<!-- bench:start -->', '<!-- bench:end -->', table), '<!-- bench-metrics:start -->', '<!-- bench-metrics:end -->', metricsTable));
+  process.stdout.write(liveTable + '\n');
+  let out = between(md, '<!-- bench:start -->', '<!-- bench:end -->', table);
+  out = between(out, '<!-- bench-metrics:start -->', '<!-- bench-metrics:end -->', metricsTable);
+  out = between(out, '<!-- bench-live:start -->', '<!-- bench-live:end -->', liveTable);
+  if (!process.env.BENCH_NO_WRITE) writeFileSync(mdPath, out);
   process.exit(0);
 }
 
@@ -220,6 +225,36 @@ async function metricsOnOff(tmp: string, base: Omit<LoadSpec, 'depth' | 'blockSi
     '| workload | on: IOPS | on: p50 µs | off: IOPS | off: p50 µs | on vs off |',
     '|---|---|---|---|---|---|',
     ...rows,
+  ].join('\n');
+}
+
+/**
+ * Live latency at QD1: a zero-latency namespace (the transport alone) beside `nvm` namespaces with
+ * modelled read latencies on the device engine, runs interleaved. The excess is what a host sees
+ * beyond model + transport.
+ */
+async function liveLatency(tmp: string, base: Omit<LoadSpec, 'depth' | 'blockSize' | 'readFraction' | 'random'>): Promise<string> {
+  const models = [0, 20_000, 200_000];
+  const cfg = join(tmp, 'live.json');
+  writeFileSync(cfg, JSON.stringify({
+    hosts: [],
+    ports: [{ portid: 1, addr: { trtype: 'tcp', adrfam: 'ipv4', traddr: '127.0.0.1', trsvcid: String(await freePort()) }, subsystems: [SUBNQN] }],
+    subsystems: [{ nqn: SUBNQN, attr: { allow_any_host: '1' }, allowed_hosts: [], namespaces: models.map((lat, i) => ({ nsid: i + 1, enable: 1, device: {}, emulation: { type: 'nvm', capacity: '256MiB', read_latency_ns: lat, write_latency_ns: lat } })) }],
+  }));
+  const proc = spawnPinned(0, [join(root, 'dist/src/cli/main.js'), '--config', cfg, '--no-http-enabled', '--log-level', 'warn']);
+  const port = Number((await firstLine(proc, /listening on 127\.0\.0\.1:(\d+)/))[1]);
+  const spec = { ...base, port, depth: 1, blockSize: 4096, readFraction: 1, random: true, span: 256 << 20 };
+  for (let i = 0; i < models.length; i++) await runLoad({ ...spec, nsid: i + 1, depth: 8, blockSize: 128 * 1024, readFraction: 0, random: false, seconds: 1 });
+  const res: LoadResult[][] = models.map(() => []);
+  for (let r = 0; r < RUNS; r++) for (let i = 0; i < models.length; i++) res[i]!.push(await runLoad({ ...spec, nsid: i + 1 }));
+  proc.kill('SIGTERM');
+  const p50 = res.map((rs) => median(rs.map((x) => x.p50us)));
+  return [
+    `QD1 4 KiB random reads, ${RUNS} interleaved runs x ${SECONDS} s per namespace, medians; one target (pinned to core 0 with its device worker), \`nvm\` namespaces with the read latency shown.`,
+    '',
+    '| namespace | modelled | p50 µs | p99 µs | p50 - transport (zero-latency p50) - modelled |',
+    '|---|---|---|---|---|',
+    ...models.map((lat, i) => `| ${lat === 0 ? 'zero latency (inline: transport only)' : `nvm, ${lat / 1000} µs (device engine)`} | ${lat / 1000} µs | ${p50[i]!.toFixed(1)} | ${median(res[i]!.map((x) => x.p99us)).toFixed(0)} | ${lat === 0 ? '-' : `${(p50[i]! - p50[0]! - lat / 1000).toFixed(1)} µs`} |`),
   ].join('\n');
 }
 
