@@ -29,7 +29,8 @@ function hasTaskset(): boolean {
 const children: ChildProcess[] = [];
 process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
 
-function spawnPinned(core: number, args: string[]): ChildProcess {
+/** `core`: a core number or a taskset list ("0,1"). */
+function spawnPinned(core: number | string, args: string[]): ChildProcess {
   const c = hasTaskset() ? spawn('taskset', ['-c', String(core), process.execPath, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
     : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(c);
@@ -80,6 +81,11 @@ interface Row {
 async function main(): Promise<void> {
   if (hasTaskset()) execFileSync('taskset', ['-cp', '1', String(process.pid)], { stdio: 'ignore' });
   const tmp = mkdtempSync(join(os.tmpdir(), 'nvmf-emu-bench-'));
+  if (process.env.BENCH_ONLY === 'live') {
+    // Just the live-latency table, printed (development aid; BENCHMARKS.md is left alone).
+    process.stdout.write((await liveLatency(tmp, { host: '127.0.0.1', port: 0, subnqn: SUBNQN, nsid: 1, connections: 1, queues: 1, seconds: SECONDS, span: 1 << 30 })) + '\n');
+    process.exit(0);
+  }
   const cfgPath = join(tmp, 'bench.json');
   writeFileSync(cfgPath, JSON.stringify({
     hosts: [],
@@ -241,7 +247,7 @@ async function liveLatency(tmp: string, base: Omit<LoadSpec, 'depth' | 'blockSiz
     ports: [{ portid: 1, addr: { trtype: 'tcp', adrfam: 'ipv4', traddr: '127.0.0.1', trsvcid: String(await freePort()) }, subsystems: [SUBNQN] }],
     subsystems: [{ nqn: SUBNQN, attr: { allow_any_host: '1' }, allowed_hosts: [], namespaces: models.map((lat, i) => ({ nsid: i + 1, enable: 1, device: {}, emulation: { type: 'nvm', capacity: '256MiB', read_latency_ns: lat, write_latency_ns: lat } })) }],
   }));
-  const proc = spawnPinned(0, [join(root, 'dist/src/cli/main.js'), '--config', cfg, '--no-http-enabled', '--log-level', 'warn']);
+  const proc = spawnPinned(process.env.BENCH_LIVE_CORES ?? 0, [join(root, 'dist/src/cli/main.js'), '--config', cfg, '--no-http-enabled', '--log-level', 'warn']);
   const port = Number((await firstLine(proc, /listening on 127\.0\.0\.1:(\d+)/))[1]);
   const spec = { ...base, port, depth: 1, blockSize: 4096, readFraction: 1, random: true, span: 256 << 20 };
   for (let i = 0; i < models.length; i++) await runLoad({ ...spec, nsid: i + 1, depth: 8, blockSize: 128 * 1024, readFraction: 0, random: false, seconds: 1 });

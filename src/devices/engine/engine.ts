@@ -69,9 +69,9 @@ export interface EngineOptions {
   /** Worker: with nothing outstanding, spin this long after the last command before sleeping (ns). */
   idleSpinNs?: number;
   /**
-   * Network thread: after submitting to a namespace whose recent commands completed within half
-   * this long (ns), poll the completion ring for up to this long instead of waiting for a wake-up (which
-   * costs 10-30 µs here). 0 = never poll.
+   * Network thread: after submitting to a namespace whose recent service time is at most this (ns),
+   * with few commands in flight, poll the completion ring (for that service time plus a 15 µs
+   * margin) instead of waiting to be woken, which costs 10-30 µs here. 0 = never poll.
    */
   pollNs?: number;
   /** Complete commands of zero-latency `nvm` namespaces inline on the network thread (no hop). */
@@ -96,7 +96,11 @@ export interface EngineOptions {
 export const DEFAULT_SPIN_NS = 150_000;
 export const DEFAULT_HANDOFF_NS = 80_000;
 export const DEFAULT_IDLE_SPIN_NS = 20_000;
-export const DEFAULT_POLL_NS = 20_000;
+export const DEFAULT_POLL_NS = 50_000;
+/** Polling goes on this long past the expected service time (the worker's posting, a late wake). */
+const POLL_MARGIN_NS = 15_000;
+/** Beyond this many commands in flight completions keep coming anyway: no polling. */
+const POLL_MAX_IN_FLIGHT = 8;
 /** Extra polling allowed beyond the hand-off window (a completion may arrive a little early). */
 const HOLD_SLACK_NS = 10_000;
 export const DEFAULT_RING_ENTRIES = 16384;
@@ -346,6 +350,7 @@ export class WorkerSlot {
   private readonly controls = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
   private ctlSeq = 0;
   private pollQueued = false;
+  private pollUntil = 0;
   private readonly pollFn = (): void => this.pollSoon();
   private consecutiveFailures = 0;
   private restarts = 0;
@@ -393,25 +398,24 @@ export class WorkerSlot {
       return;
     }
     this.kick(run);
-    // Half the window: a service time close to it would often end the poll just before the
-    // completion, adding the poll to the wake-up instead of saving it.
-    if (ns.serviceNs < this.engine.pollNs / 2 && !this.pollQueued) {
+    if (ns.serviceNs <= this.engine.pollNs && !this.pollQueued && this.cap - this.freeTop <= POLL_MAX_IN_FLIGHT) {
       this.pollQueued = true;
+      this.pollUntil = nowNs() + ns.serviceNs + POLL_MARGIN_NS;
       process.nextTick(this.pollFn);
     }
   }
 
   /**
    * Right after submitting commands that complete quickly (the namespace's recent service time is
-   * under pollNs / 2): wait for the first completion by polling the ring, at most pollNs, once per
-   * event loop turn. A parked event loop is woken 10-30 µs after the worker signals; polling takes
+   * at most pollNs): wait for the first completion by polling the ring, until its expected time
+   * plus a margin, once per event loop turn. A parked event loop is woken 10-30 µs after the worker signals; polling takes
    * the completion within a microsecond or two of its posting, at the cost of that much CPU.
    */
   private pollSoon(): void {
     this.pollQueued = false;
     const run = this.run;
     if (run === null || run.dead) return;
-    const end = nowNs() + this.engine.pollNs;
+    const end = this.pollUntil;
     while (run.cq.available() === 0) if (nowNs() > end) return;
     this.drain(run);
     this.release(true);
