@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { crcLine } from './crc.js';
 import { startFloorServer } from './floor.js';
 import { type LoadResult, type LoadSpec } from './load.js';
 import { runRawFloor, runRawLoad as runLoad } from './raw-load.js';
@@ -86,6 +87,7 @@ async function main(): Promise<void> {
     process.stdout.write((await liveLatency(tmp, { host: '127.0.0.1', port: 0, subnqn: SUBNQN, nsid: 1, connections: 1, queues: 1, seconds: SECONDS, span: 1 << 30 })) + '\n');
     process.exit(0);
   }
+  const crc = crcLine();
   const cfgPath = join(tmp, 'bench.json');
   writeFileSync(cfgPath, JSON.stringify({
     hosts: [],
@@ -152,6 +154,7 @@ async function main(): Promise<void> {
   const fmt = (n: number): string => (n >= 1000 ? `${(n / 1000).toFixed(1)}K` : n.toFixed(0));
   const table = [
     `Machine: ${os.cpus()[0]?.model ?? 'unknown'} (${os.cpus().length} cores), Node ${process.version}; ${RUNS} runs x ${SECONDS} s, medians; target on core 0, load on core 1${hasTaskset() ? '' : ' (taskset missing: not pinned)'}.`,
+    crc,
     `Floor (minimal node:net responder: 72-byte read capsule -> C2HData + 4 KiB + CapsuleResp, same load generator): QD1 ${fmt(fq1)} req/s (p50 ${median(floorQd1.map((f) => f.p50us)).toFixed(0)} µs), QD32 ${fmt(fq32)} req/s.`,
     '',
     '| workload | IOPS | MiB/s | p50 µs | p99 µs | p99.9 µs | target CPU | vs floor |',

@@ -1,0 +1,34 @@
+// CRC32C speed as the target uses it: the native data digest (@node-rs/crc32) on 4 KiB in cache and
+// out of it (a random block of 1 GiB, as a random read finds it) and on 128 KiB, and the JS table
+// the header digests use. Prints one line of figures for BENCHMARKS.md.
+import { crc32c, crc32cRange } from '../src/protocol/digest.js';
+
+function time(n: number, fn: (i: number) => number): number {
+  let x = 0;
+  for (let i = 0; i < Math.min(n, 10_000); i++) x ^= fn(i); // warm up
+  const t = performance.now();
+  for (let i = 0; i < n; i++) x ^= fn(i);
+  const ns = ((performance.now() - t) * 1e6) / n;
+  if (x === 0.5) process.stdout.write(''); // keep x alive
+  return ns;
+}
+
+export function crcLine(): string {
+  const chunks = Array.from({ length: 4096 }, (_, i) => Buffer.alloc(256 * 1024, i & 0xff)); // 1 GiB
+  const block = (i: number): Buffer => chunks[i >>> 6]!.subarray((i & 63) * 4096, (i & 63) * 4096 + 4096);
+  const hot = block(0);
+  const blocks = Array.from({ length: 1 << 18 }, (_, i) => block(i));
+  const big = Buffer.alloc(128 * 1024, 7);
+  const hdr = Buffer.alloc(72, 3);
+  let seed = 1;
+  const rnd = (): number => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 14;
+  const hot4k = time(200_000, () => crc32c(hot));
+  const cold4k = time(200_000, () => crc32c(blocks[rnd()]!));
+  const big128 = time(5_000, () => crc32c(big));
+  const h24 = time(1_000_000, () => crc32cRange(hdr, 0, 24));
+  const h72 = time(1_000_000, () => crc32cRange(hdr, 0, 72));
+  const gbs = (bytes: number, ns: number): string => (bytes / ns).toFixed(1);
+  return `CRC32C (one core): data digests (@node-rs/crc32, SSE4.2) 4 KiB in cache ${(hot4k / 1000).toFixed(2)} µs (${gbs(4096, hot4k)} GB/s), 4 KiB from a random block of 1 GiB ${(cold4k / 1000).toFixed(2)} µs, 128 KiB ${gbs(131072, big128)} GB/s; header digests (JS slice-by-8) 24 bytes ${h24.toFixed(0)} ns, 72 bytes ${h72.toFixed(0)} ns.`;
+}
+
+if (process.argv[1]?.endsWith('crc.js')) process.stdout.write(crcLine() + '\n');
