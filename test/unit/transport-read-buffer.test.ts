@@ -13,8 +13,10 @@ describe('readIntoSharedBuffer', () => {
     const buffers = new Set<ArrayBufferLike>();
     const events: string[] = [];
     let switched = 0;
+    const sockets: net.Socket[] = [];
     const server = net.createServer((s) => {
       const id = s.remotePort!;
+      sockets.push(s);
       got.set(id, []);
       s.on('data', () => events.push('data'));
       if (readIntoSharedBuffer(s, (b, n) => {
@@ -39,6 +41,8 @@ describe('readIntoSharedBuffer', () => {
     expect(events).toEqual([]); // nothing went the per-read-Buffer way
     expect(buffers.size).toBe(1); // one buffer for both sockets
     for (const c of clients) expect(Buffer.concat(got.get(c.port)!).equals(c.data)).toBe(true);
+    // Byte accounting (metrics read it) still works on this path.
+    expect(sockets.map((s) => s.bytesRead)).toEqual([300_000, 300_000]);
   });
 
   it('declines on a socket that has no handle fields (a fake), leaving it alone', () => {
