@@ -20,6 +20,8 @@ import {
 } from '../../src/protocol/auth.js';
 import { IdentifyCns, Property } from '../../src/protocol/constants.js';
 import { Status } from '../../src/protocol/status.js';
+import { createMetricsRegistry } from '../../src/metrics/families.js';
+import { parsePrometheusText } from '../helpers/prom-text.js';
 import { RawClient, STATUS_DNR, STATUS_SC, STATUS_SCT } from './helpers/raw-client.js';
 import { pattern, sleep, startTarget, type TestTarget } from './helpers/target.js';
 
@@ -347,5 +349,18 @@ describe('malformed messages', () => {
       await q.c.close();
     }
     await stillServes();
+  });
+});
+
+describe('metrics', () => {
+  it('nvmf_emu_auth_total{result} counts successes and failures', async () => {
+    const d = t.daemon;
+    const reg = createMetricsRegistry({ target: d.target, engine: d.engine, connections: () => d.connections(), listeners: () => [] });
+    const scrape = parsePrometheusText(await reg.metrics());
+    expect(scrape.types.get('nvmf_emu_auth_total')).toBe('counter');
+    expect(scrape.sum('nvmf_emu_auth_total', { result: 'success' })).toBe(counters().ok);
+    expect(scrape.sum('nvmf_emu_auth_total', { result: 'failure' })).toBe(counters().bad);
+    expect(counters().ok).toBeGreaterThan(20);
+    expect(counters().bad).toBeGreaterThan(10);
   });
 });
