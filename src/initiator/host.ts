@@ -334,8 +334,9 @@ export class NvmeHost {
     const r = await q.submit(sqe, { data, inCapsule: true });
     if (r.cqe.status !== 0) throw new NvmeStatusError(`Connect (qid ${qid})`, r.cqe);
     if (r.cqe.dw0 & CONNECT_AUTHREQ_ATR) await this.authenticate(q, qid);
-    // Asking to authenticate the controller means not trusting one that does not authenticate.
-    else if (this.auth.ctrlKey) throw new NvmeAuthError(qid, 'dhchapCtrlKey is set but the target did not ask for authentication, so the controller cannot be authenticated');
+    // Asking to authenticate the controller means not trusting one that does not authenticate
+    // (discovery controllers never authenticate, as with nvmet).
+    else if (this.auth.ctrlKey && !this.isDiscovery) throw new NvmeAuthError(qid, 'dhchapCtrlKey is set but the target did not ask for authentication, so the controller cannot be authenticated');
     return r.cqe.dw0 & 0xffff;
   }
 
