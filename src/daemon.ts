@@ -4,6 +4,7 @@
 import { pino, type Logger } from 'pino';
 import { ConfigConflict, ConfigError, relativeIssues } from './config/errors.js';
 import { validateTopology, type Emulation, type NamespaceConfig, type PortConfig, type SubsystemConfig, type Topology } from './config/topology.js';
+import { hostAuthFrom } from './controller/auth.js';
 import { deriveNamespaceIds, Namespace } from './controller/namespace.js';
 import { Subsystem } from './controller/subsystem.js';
 import { DEFAULT_LIMITS, Target, type PortRuntime, type TargetLimits } from './controller/target.js';
@@ -200,7 +201,7 @@ export class Daemon {
       for (const ns of added) s.namespaces.set(ns.nsid, ns);
       this.target.subsystems.set(sc.nqn, s);
       this.topology.subsystems.push(sc);
-      syncHosts(this.topology, next);
+      syncHosts(this.target, this.topology, next);
       this.target.log.info({ subnqn: sc.nqn, namespaces: added.length }, 'subsystem added');
       return sc;
     });
@@ -292,7 +293,7 @@ export class Daemon {
       });
       s.allowedHosts.add(hostnqn);
       this.topology.subsystems[i]!.allowed_hosts.push(hostnqn);
-      syncHosts(this.topology, next);
+      syncHosts(this.target, this.topology, next);
       if (s.ports.size > 0) this.target.discoveryChanged();
     });
   }
@@ -304,7 +305,8 @@ export class Daemon {
       if (!s.allowedHosts.delete(hostnqn)) throw new ConfigConflict(404, 'hostnqn', `${hostnqn} is not an allowed host of ${nqn}`);
       const sc = this.topology.subsystems[i]!;
       sc.allowed_hosts = sc.allowed_hosts.filter((h) => h !== hostnqn);
-      if (!this.topology.subsystems.some((x) => x.allowed_hosts.includes(hostnqn))) this.topology.hosts = this.topology.hosts.filter((h) => h.nqn !== hostnqn);
+      // A host with a DH-HMAC-CHAP secret keeps its entry: allowing it again must not drop its key.
+      if (!this.topology.subsystems.some((x) => x.allowed_hosts.includes(hostnqn))) this.topology.hosts = this.topology.hosts.filter((h) => h.nqn !== hostnqn || h.dhchap_key !== undefined);
       if (s.ports.size > 0) this.target.discoveryChanged();
     });
   }
@@ -389,8 +391,17 @@ function declareHosts(d: Draft, hosts: unknown): void {
   for (const h of hosts) if (typeof h === 'string' && !d.hosts.some((x) => x.nqn === h)) d.hosts.push({ nqn: h });
 }
 
-function syncHosts(running: Topology, next: Topology): void {
+function syncHosts(target: Target, running: Topology, next: Topology): void {
   running.hosts = next.hosts;
+  setHostAuth(target, next.hosts);
+}
+
+/** Hosts with a dhchap_key must authenticate (where they are on a subsystem's access list). */
+function setHostAuth(target: Target, hosts: Topology['hosts']): void {
+  target.hostAuth = new Map(hosts.flatMap((h) => {
+    const a = hostAuthFrom(h);
+    return a ? [[h.nqn, a] as const] : [];
+  }));
 }
 
 /** The namespace's data store; its timing is the device model's, on the engine. */
@@ -499,6 +510,7 @@ export function createZoneManager(e: Emulation, lbaSize: number): ZoneManager {
 /** Build the target; with an engine, every namespace gets a device model on it (start the engine before I/O). */
 export function buildTarget(topology: Topology, log: Logger, limits: TargetLimits, engine?: DeviceEngine): Target {
   const target = new Target(log, limits);
+  setHostAuth(target, topology.hosts);
   topology.subsystems.forEach((sc, si) => {
     const s = newSubsystem(sc);
     sc.namespaces.forEach((nc, ni) => {

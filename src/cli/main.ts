@@ -7,6 +7,7 @@ import { loadConfig } from '../config/settings.js';
 import { parseSize } from '../config/size.js';
 import { startDaemon, type Daemon } from '../daemon.js';
 import { DISCOVERY_NQN } from '../protocol/constants.js';
+import { registerGenDhchapKeyCommand } from './gen-dhchap-key.js';
 import { registerKvCommand } from './kv.js';
 import { registerPreconditionCommand, registerTimingCommand } from './runtime-commands.js';
 import { registerSimulateCommand } from './simulate.js';
@@ -113,5 +114,6 @@ registerTimingCommand(program);
 registerPreconditionCommand(program);
 registerSimulateCommand(program);
 registerKvCommand(program);
+registerGenDhchapKeyCommand(program);
 
 await program.parseAsync(process.argv);

@@ -19,6 +19,7 @@ import { CELL_TYPES, GC_POLICIES, MAP_UNIT, type ConvParams } from '../devices/m
 import type { KvParams } from '../devices/models/kv-model.js';
 import { KV_COMMAND_SETS, type KvCommandSet } from '../protocol/kv.js';
 import { ZNS_SIZE_KEYS, type ZnsParams } from '../devices/models/zns-params.js';
+import { DH_GROUPS, HASHES, parseDhchapKey } from '../protocol/auth.js';
 
 export { ConfigError, type ConfigIssue } from './errors.js';
 
@@ -46,6 +47,18 @@ export const DEFAULT_MODEL = 'nvmf-emu';
 
 export interface HostConfig {
   nqn: string;
+  /**
+   * DH-HMAC-CHAP host secret (`DHHC-1:..`, nvme-cli's format). Set: the host must authenticate on
+   * every queue to subsystems that list it in allowed_hosts (as nvmet: not for discovery or
+   * allow_any_host subsystems).
+   */
+  dhchap_key?: string;
+  /** Controller secret: the host may then also authenticate the controller (bidirectional). */
+  dhchap_ctrl_key?: string;
+  /** Hashes the target accepts, in the order it prefers them (nvmet names, e.g. "hmac(sha256)"). */
+  dhchap_hash?: string[];
+  /** DH groups the target accepts, in the order it prefers them ("null", "ffdhe2048".."ffdhe8192"). */
+  dhchap_dhgroup?: string[];
 }
 
 export interface PortAddr {
@@ -179,7 +192,7 @@ type Boolish = boolean | 0 | 1 | '0' | '1';
 type Intish = number | string;
 
 export interface TopologyInput {
-  hosts?: { nqn: string }[];
+  hosts?: { nqn: string; dhchap_key?: string; dhchap_ctrl_key?: string; dhchap_hash?: string | string[]; dhchap_dhgroup?: string | string[] }[];
   ports?: {
     portid: number;
     addr: { trtype: 'tcp'; adrfam: Adrfam; traddr: string; trsvcid: Intish; treq?: Treq; tsas?: 'none' | 'not required' };
@@ -347,8 +360,34 @@ const latencyList: Leaf<number | number[]> = (v) => {
   return bad('must be a latency in ns (>= 0), or an array of 1..4 of them, one per page type (LSB, CSB, MSB, TSB)');
 };
 
+/** A DHHC-1 secret as nvme-cli's gen-dhchap-key prints it (checked: format, length, CRC). */
+const dhchapKey: Leaf<string> = (v) => {
+  if (typeof v !== 'string') return bad('must be string');
+  try {
+    parseDhchapKey(v);
+    return ok(v);
+  } catch (e) {
+    return bad((e as Error).message);
+  }
+};
+
+/** One name or a non-empty list of distinct names out of `names` (nvmetcli writes one string). */
+const nameList =
+  (names: readonly string[], what: string): Leaf<string[]> =>
+  (v) => {
+    const list = typeof v === 'string' ? [v] : v;
+    if (!Array.isArray(list) || list.length === 0 || !list.every((x) => typeof x === 'string' && names.includes(x))) {
+      return bad(`must be a ${what} or a non-empty list of them: ${names.join(', ')}`);
+    }
+    if (new Set(list).size !== list.length) return bad('must not repeat a name');
+    return ok([...(list as string[])]);
+  };
+
 const LEAVES = {
   bool,
+  dhchapKey,
+  dhchapHash: nameList(HASHES.map((h) => h.name), 'hash name'),
+  dhchapDhgroup: nameList(DH_GROUPS.map((g) => g.name), 'DH group name'),
   portid: uint(1, 65535),
   tcpPort: uint(1, 65535, 'a TCP port number'),
   inlineDataSize: orDefault(uint(0, MAX_INLINE_DATA_SIZE), DEFAULT_INLINE_DATA_SIZE),
@@ -496,7 +535,18 @@ const EMULATION_SCHEMA: Schema = {
 };
 
 const SCHEMA: Schema = obj({
-  hosts: arr(obj({ nqn: leaf('hostNqn') }, ['nqn'])),
+  hosts: arr(
+    obj(
+      {
+        nqn: leaf('hostNqn'),
+        dhchap_key: leaf('dhchapKey'),
+        dhchap_ctrl_key: leaf('dhchapKey'),
+        dhchap_hash: leaf('dhchapHash'),
+        dhchap_dhgroup: leaf('dhchapDhgroup'),
+      },
+      ['nqn'],
+    ),
+  ),
   ports: arr(
     obj(
       {
@@ -659,6 +709,12 @@ function crossCheck(raw: Obj): ConfigIssue[] {
     const prev = hostSeen.get(n);
     if (prev) err(`hosts[${i}].nqn`, `duplicate host NQN (also at ${prev})`);
     else hostSeen.set(n, `hosts[${i}].nqn`);
+  }
+  for (const [h, i] of objs(raw.hosts)) {
+    // A controller secret only means something on top of a host secret (bidirectional).
+    if (h.dhchap_key === undefined) {
+      for (const k of ['dhchap_ctrl_key', 'dhchap_hash', 'dhchap_dhgroup']) if (h[k] !== undefined) err(`hosts[${i}].${k}`, 'needs dhchap_key (authentication is off for this host)');
+    }
   }
 
   const subsysSeen = new Map<string, string>();
@@ -917,7 +973,15 @@ export function validateTopology(raw: unknown): Topology {
 
   const r = raw as Obj;
   const topo: Topology = {
-    hosts: objs(r.hosts).map(([h]) => ({ nqn: h.nqn as string })),
+    hosts: objs(r.hosts).map(([h]) =>
+      compact({
+        nqn: h.nqn as string,
+        dhchap_key: opt('dhchapKey', h.dhchap_key),
+        dhchap_ctrl_key: opt('dhchapKey', h.dhchap_ctrl_key),
+        dhchap_hash: opt('dhchapHash', h.dhchap_hash),
+        dhchap_dhgroup: opt('dhchapDhgroup', h.dhchap_dhgroup),
+      }),
+    ),
     ports: objs(r.ports).map(([p]) => normPort(p)),
     subsystems: objs(r.subsystems).map(([s]) => normSubsystem(s)),
   };

@@ -3,6 +3,7 @@ import { AsyncEvent, Csi, FeatureId, LogPage, Oaes } from '../protocol/constants
 import { Cc, Csts } from '../protocol/fabrics.js';
 import { Status } from '../protocol/status.js';
 import type { ErrorLogEntry } from '../protocol/log-pages.js';
+import type { HostAuth } from './auth.js';
 import type { NvmeRequest, QueueHandle } from './request.js';
 import type { Subsystem } from './subsystem.js';
 import type { Target } from './target.js';
@@ -41,6 +42,8 @@ export class Controller {
   private trafficSinceCheck = true;
   readonly createdAt = Date.now();
   closed = false;
+  /** DH-HMAC-CHAP the host does on every queue of this controller (null: none). */
+  auth: HostAuth | null = null;
 
   constructor(
     readonly target: Target,

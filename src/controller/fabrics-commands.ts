@@ -1,15 +1,17 @@
 // Fabrics commands: Connect (admin and I/O queues), Property Get/Set, Disconnect.
 import { FabricsType, NVME_VERSION, Property } from '../protocol/constants.js';
 import { ConnectDataOff, ConnectOff, CONNECT_DATA_SIZE, Csts, PropOff, decodeConnectData, encodeCap, ipoData, ipoSqe } from '../protocol/fabrics.js';
+import { CONNECT_AUTHREQ_ATR } from '../protocol/auth.js';
 import { SqeOff } from '../protocol/sqe.js';
 import { Status } from '../protocol/status.js';
+import { QueueAuth } from './auth.js';
 import { Controller } from './controller.js';
 import type { NvmeRequest, QueueHandle } from './request.js';
 import type { Target } from './target.js';
 
-/** A queue that a Connect binds to a controller. */
+/** A queue that a Connect binds to a controller (with its authentication state if the host must authenticate). */
 export interface ConnectableQueue extends QueueHandle {
-  bind(ctrl: Controller, qid: number, sqsize: number): void;
+  bind(ctrl: Controller, qid: number, sqsize: number, auth: QueueAuth | null): void;
 }
 
 /** CAP timeout field: CSTS.RDY follows CC.EN at once, 15 x 500 ms is the usual ceiling. */
@@ -60,10 +62,12 @@ export function executeConnect(target: Target, queue: ConnectableQueue, req: Nvm
     const cntlid = subsys.allocCntlid();
     if (cntlid < 0) return reject(Status.ConnectControllerBusy, 0, 'no-cntlid');
     const ctrl = new Controller(target, subsys, cntlid, d.hostnqn, d.hostid, kato, queue.portid);
+    ctrl.auth = target.authFor(subsys, d.hostnqn);
     subsys.controllers.set(cntlid, ctrl);
-    queue.bind(ctrl, 0, sqsize);
+    queue.bind(ctrl, 0, sqsize, ctrl.auth ? new QueueAuth(ctrl, 0, ctrl.auth) : null);
     ctrl.attachQueue(queue);
-    req.result0 = cntlid;
+    // AUTHREQ.ATR: the host runs DH-HMAC-CHAP on this queue before anything else.
+    req.result0 = cntlid | (ctrl.auth ? CONNECT_AUTHREQ_ATR : 0);
     target.log.info({ subnqn: subsys.nqn, cntlid, hostnqn: d.hostnqn, kato, remote: queue.remoteAddress }, 'controller created');
     return Status.Success;
   }
@@ -75,10 +79,16 @@ export function executeConnect(target: Target, queue: ConnectableQueue, req: Nvm
   if (qid > ctrl.ioQueuesGranted) return reject(Status.ConnectInvalidParameters, ipoSqe(ConnectOff.qid), 'qid');
   if (ctrl.queues.has(qid)) return reject(Status.CommandSequenceError, 0, 'qid-in-use');
   if (sqsize + 1 > target.limits.maxQueueSize) return reject(Status.ConnectInvalidParameters, ipoSqe(ConnectOff.sqsize), 'sqsize');
-  queue.bind(ctrl, qid, sqsize);
+  queue.bind(ctrl, qid, sqsize, ctrl.auth ? new QueueAuth(ctrl, qid, ctrl.auth) : null);
   ctrl.attachQueue(queue);
-  req.result0 = ctrl.cntlid;
+  req.result0 = ctrl.cntlid | (ctrl.auth ? CONNECT_AUTHREQ_ATR : 0);
   return Status.Success;
+}
+
+/** AUTH_Send / AUTH_Receive on any queue; a host that need not authenticate has nothing to say. */
+export function executeAuth(auth: QueueAuth | null, req: NvmeRequest): number {
+  if (auth === null) return Status.InvalidOpcode;
+  return req.sqe[SqeOff.fctype] === FabricsType.AuthSend ? auth.send(req) : auth.receive(req);
 }
 
 export function executeFabrics(ctrl: Controller, queue: QueueHandle, req: NvmeRequest): number {

@@ -2,6 +2,7 @@
 import type { Logger } from 'pino';
 import { DISCOVERY_NQN, Disc } from '../protocol/constants.js';
 import type { DiscoveryEntry } from '../protocol/discovery-log.js';
+import type { HostAuth } from './auth.js';
 import type { Controller } from './controller.js';
 import { Subsystem } from './subsystem.js';
 import { MemoryBudget } from '../devices/memory-budget.js';
@@ -51,6 +52,9 @@ export class TransportCounters {
   headerDigestErrors = 0;
   dataDigestErrors = 0;
   keepAliveTimeouts = 0;
+  /** DH-HMAC-CHAP transactions that authenticated a queue / that failed (controller torn down). */
+  authSuccesses = 0;
+  authFailures = 0;
   /** Connections refused at accept (limits.max_connections). */
   connectionsRefused = 0;
   connectRejects = new Map<string, number>();
@@ -76,6 +80,8 @@ export class Target {
   advertiseAddress = '';
   /** Per-command latency and in-flight accounting for the metrics (off: none of it is taken). */
   metricsEnabled = true;
+  /** DH-HMAC-CHAP settings of the hosts that have a dhchap_key (hosts[] of the topology). */
+  hostAuth = new Map<string, HostAuth>();
   /** Buffers for data fetched by R2T, shared by every queue of this target. */
   readonly bufferPool: BufferPool;
 
@@ -94,6 +100,12 @@ export class Target {
     let n = 0;
     for (const s of this.subsystems.values()) n += s.controllers.size;
     return n;
+  }
+
+  /** Authentication a host must do on `subsys`: as nvmet, only where the host is on its access list. */
+  authFor(subsys: Subsystem, hostnqn: string): HostAuth | null {
+    if (subsys.isDiscovery || subsys.allowAnyHost || this.hostAuth.size === 0) return null;
+    return this.hostAuth.get(hostnqn) ?? null;
   }
 
   findSubsystem(nqn: string): Subsystem | undefined {

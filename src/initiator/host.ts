@@ -1,7 +1,32 @@
 // NVMe-oF host over TCP: admin queue + N I/O queues to one controller. Performs the Linux-like
 // bring-up (Connect, CAP, CC.EN, CSTS.RDY, Identify, Number of Queues, I/O queue Connects),
 // keeps the association alive, and offers raw and high-level admin/NVM commands.
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
+import {
+  AuthFailure,
+  AuthMsg,
+  augmentChallenge,
+  CONNECT_AUTHREQ_ATR,
+  decodeAuthMessage,
+  DH_GROUPS,
+  DHCHAP_AUTH_ID,
+  DhchapDh,
+  dhchapResponse,
+  dhGroupInfo,
+  encodeAuthReceiveSqe,
+  encodeAuthSendSqe,
+  encodeFailure,
+  encodeNegotiate,
+  encodeReply,
+  encodeSuccess2,
+  HASHES,
+  hashInfo,
+  parseDhchapKey,
+  responsesEqual,
+  transformKey,
+  type AuthMessage,
+  type DhchapKey,
+} from '../protocol/auth.js';
 import { DISCOVERY_NQN, FeatureId, IdentifyCns, NvmOpcode, Property } from '../protocol/constants.js';
 import { ccEnableValue, Csts, encodeConnectData, encodeConnectSqe, encodePropertyGetSqe, encodePropertySetSqe, type CapFields } from '../protocol/fabrics.js';
 import {
@@ -55,7 +80,76 @@ export interface NvmeHostOptions {
    * included, as Linux does; the target rejects Get Log Page on a disabled controller).
    */
   enableController?: boolean;
+  /**
+   * DH-HMAC-CHAP host secret (`DHHC-1:..`). Used on every queue whose Connect response asks for
+   * authentication (AUTHREQ.ATR); without it such a connect fails with NvmeAuthError.
+   */
+  dhchapKey?: string;
+  /** Controller secret: the host also authenticates the controller (bidirectional). */
+  dhchapCtrlKey?: string;
+  /** Hashes offered, preferred first (default: hmac(sha256), hmac(sha384), hmac(sha512)). */
+  dhchapHashes?: string[];
+  /** DH groups offered, preferred first (default: null, ffdhe2048 .. ffdhe8192). */
+  dhchapDhgroups?: string[];
 }
+
+/** DH-HMAC-CHAP failed (either side refused, or the target wants it and we have no key). */
+export class NvmeAuthError extends Error {
+  override readonly name = 'NvmeAuthError';
+  constructor(
+    readonly qid: number,
+    message: string,
+    /** AUTH_Failure reason code explanation, when one was sent or received. */
+    readonly explanation?: number,
+  ) {
+    super(`qid ${qid}: DH-HMAC-CHAP authentication failed: ${message}`);
+  }
+}
+
+const FAILURE_NAMES: Record<number, string> = {
+  [AuthFailure.Failed]: 'authentication failed',
+  [AuthFailure.NotUsable]: 'authentication protocol not usable',
+  [AuthFailure.ConcatMismatch]: 'secure channel concatenation mismatch',
+  [AuthFailure.HashUnusable]: 'hash function not usable',
+  [AuthFailure.DhgroupUnusable]: 'DH group not usable',
+  [AuthFailure.IncorrectPayload]: 'incorrect payload',
+  [AuthFailure.IncorrectMessage]: 'incorrect protocol message',
+};
+
+interface HostAuthSettings {
+  key: DhchapKey | null;
+  ctrlKey: DhchapKey | null;
+  hashes: number[];
+  dhgroups: number[];
+}
+
+function hostAuthSettings(o: NvmeHostOptions): HostAuthSettings {
+  const parse = (s: string | undefined, what: string): DhchapKey | null => {
+    if (s === undefined) return null;
+    try {
+      return parseDhchapKey(s);
+    } catch (e) {
+      throw new RangeError(`${what}: ${(e as Error).message}`);
+    }
+  };
+  const ids = (names: string[] | undefined, table: readonly { id: number; name: string }[], what: string): number[] => {
+    if (names === undefined) return table.map((x) => x.id);
+    return names.map((n) => {
+      const x = table.find((t) => t.name === n);
+      if (!x) throw new RangeError(`${what}: unknown "${n}" (one of ${table.map((t) => t.name).join(', ')})`);
+      return x.id;
+    });
+  };
+  const key = parse(o.dhchapKey, 'dhchapKey');
+  const ctrlKey = parse(o.dhchapCtrlKey, 'dhchapCtrlKey');
+  if (ctrlKey && !key) throw new RangeError('dhchapCtrlKey needs dhchapKey');
+  return { key, ctrlKey, hashes: ids(o.dhchapHashes, HASHES, 'dhchapHashes'), dhgroups: ids(o.dhchapDhgroups, DH_GROUPS, 'dhchapDhgroups') };
+}
+
+/** AUTH_Receive allocation length: enough for an ffdhe8192 challenge (Linux uses 4 KiB too). */
+const AUTH_BUF = 4096;
+let lastSeqnum = 0;
+const nextSeqnum = (): number => (lastSeqnum = lastSeqnum === 0 ? randomInt(1, 0x100000000) : (lastSeqnum + 1) >>> 0 || 1);
 
 /** A command completed with a non-zero status. */
 export class NvmeStatusError extends Error {
@@ -132,6 +226,8 @@ export class NvmeHost {
   private enabled = false;
   private kaTimer: NodeJS.Timeout | null = null;
   private closing = false;
+  private readonly auth: HostAuthSettings;
+  private nextTid = randomInt(0, 0x10000);
   private readonly nsCache = new Map<number, NamespaceLbaInfo>();
   private readonly nsLoading = new Map<number, Promise<NamespaceLbaInfo>>();
 
@@ -144,6 +240,7 @@ export class NvmeHost {
     this.hostid = ids.hostid;
     this.kato = ids.kato;
     this.isDiscovery = opts.subnqn === DISCOVERY_NQN;
+    this.auth = hostAuthSettings(opts);
   }
 
   static async connect(opts: NvmeHostOptions): Promise<NvmeHost> {
@@ -157,6 +254,7 @@ export class NvmeHost {
     }
     hostnqn ??= `nqn.2014-08.org.nvmexpress:uuid:${formatUuid(hostid)}`;
     const kato = opts.kato ?? (discovery ? 0 : 5000);
+    hostAuthSettings(opts); // bad keys fail here, before any connection
     const admin = await HostQueue.connect({
       host: opts.host,
       port: opts.port,
@@ -235,7 +333,95 @@ export class NvmeHost {
     const data = encodeConnectData({ hostid: this.hostid, cntlid, subnqn: this.opts.subnqn, hostnqn: this.hostnqn });
     const r = await q.submit(sqe, { data, inCapsule: true });
     if (r.cqe.status !== 0) throw new NvmeStatusError(`Connect (qid ${qid})`, r.cqe);
+    if (r.cqe.dw0 & CONNECT_AUTHREQ_ATR) await this.authenticate(q, qid);
+    // Asking to authenticate the controller means not trusting one that does not authenticate
+    // (discovery controllers never authenticate, as with nvmet).
+    else if (this.auth.ctrlKey && !this.isDiscovery) throw new NvmeAuthError(qid, 'dhchapCtrlKey is set but the target did not ask for authentication, so the controller cannot be authenticated');
     return r.cqe.dw0 & 0xffff;
+  }
+
+  /**
+   * One DH-HMAC-CHAP transaction on `q`: negotiate, challenge, reply, success1 (and success2 when
+   * authenticating the controller too). On a problem we find, AUTH_Failure2 tells the target why.
+   */
+  private async authenticate(q: HostQueue, qid: number): Promise<void> {
+    const a = this.auth;
+    if (!a.key) throw new NvmeAuthError(qid, 'the target requires authentication (Connect AUTHREQ.ATR) but no dhchapKey was given');
+    const tid = this.nextTid;
+    this.nextTid = (this.nextTid + 1) & 0xffff;
+    const subsysnqn = this.opts.subnqn;
+    const fail2 = async (explanation: number, why: string): Promise<never> => {
+      await this.authSend(q, qid, encodeFailure(AuthMsg.Failure2, tid, explanation)).catch(() => {});
+      throw new NvmeAuthError(qid, why, explanation);
+    };
+    await this.authSend(q, qid, encodeNegotiate(tid, [{ authid: DHCHAP_AUTH_ID, hashes: a.hashes, dhgroups: a.dhgroups }]));
+    const ch = await this.authReceive(q, qid, tid, 'challenge', fail2);
+    const h = hashInfo(ch.hashId);
+    if (!h || !a.hashes.includes(ch.hashId)) return fail2(AuthFailure.HashUnusable, `the controller chose hash ${ch.hashId}, which was not offered`);
+    if (ch.cval.length !== h.len) return fail2(AuthFailure.IncorrectPayload, `challenge HL ${ch.cval.length}, ${h.name} needs ${h.len}`);
+    const g = dhGroupInfo(ch.dhgid);
+    if (!g || !a.dhgroups.includes(ch.dhgid)) return fail2(AuthFailure.DhgroupUnusable, `the controller chose DH group ${ch.dhgid}, which was not offered`);
+    let dh: DhchapDh | null = null;
+    let sessionKey: Buffer | null = null;
+    let c1 = ch.cval;
+    if (g.bytes > 0) {
+      dh = new DhchapDh(g.id);
+      try {
+        sessionKey = dh.sessionKey(ch.dhv);
+      } catch (e) {
+        return fail2(AuthFailure.IncorrectPayload, `controller DH value: ${(e as Error).message}`);
+      }
+      c1 = augmentChallenge(h.id, sessionKey, ch.cval);
+    } else if (ch.dhv.length !== 0) {
+      return fail2(AuthFailure.IncorrectPayload, 'DH value in a null-group challenge');
+    }
+    const rval = dhchapResponse('host', { hashId: h.id, key: transformKey(a.key, this.hostnqn), challenge: c1, seqnum: ch.seqnum, tid, hostnqn: this.hostnqn, subsysnqn });
+    const bidi = a.ctrlKey !== null;
+    const c2 = bidi ? randomBytes(h.len) : undefined;
+    const s2 = bidi ? nextSeqnum() : 0;
+    await this.authSend(q, qid, encodeReply({ tid, rval, cvalid: bidi, seqnum: s2, ...(c2 ? { c2 } : {}), ...(dh ? { dhv: dh.publicValue } : {}) }));
+    const s1 = await this.authReceive(q, qid, tid, 'success1', fail2);
+    if (s1.hl !== h.len) return fail2(AuthFailure.HashUnusable, `success1 HL ${s1.hl}, ${h.name} needs ${h.len}`);
+    if (!bidi) return;
+    if (!s1.rvalid) return fail2(AuthFailure.Failed, 'the controller did not send its response (RVALID 0)');
+    const expected = dhchapResponse('controller', {
+      hashId: h.id,
+      key: transformKey(a.ctrlKey!, subsysnqn),
+      challenge: sessionKey ? augmentChallenge(h.id, sessionKey, c2!) : c2!,
+      seqnum: s2,
+      tid,
+      hostnqn: this.hostnqn,
+      subsysnqn,
+    });
+    if (!responsesEqual(expected, s1.rval)) return fail2(AuthFailure.Failed, 'controller response mismatch (wrong dhchapCtrlKey, or not the controller we think)');
+    await this.authSend(q, qid, encodeSuccess2(tid));
+  }
+
+  private async authSend(q: HostQueue, qid: number, msg: Buffer): Promise<void> {
+    const r = await q.submit(encodeAuthSendSqe(0, msg.length), { data: msg, inCapsule: true });
+    if (r.cqe.status !== 0) throw new NvmeStatusError(`AUTH_Send (qid ${qid})`, r.cqe);
+  }
+
+  /** AUTH_Receive the `want` message; AUTH_Failure1 from the controller becomes NvmeAuthError. */
+  private async authReceive<K extends 'challenge' | 'success1'>(
+    q: HostQueue,
+    qid: number,
+    tid: number,
+    want: K,
+    fail2: (explanation: number, why: string) => Promise<never>,
+  ): Promise<Extract<AuthMessage, { kind: K }>> {
+    const r = await q.submit(encodeAuthReceiveSqe(0, AUTH_BUF), { readLength: AUTH_BUF });
+    if (r.cqe.status !== 0) throw new NvmeStatusError(`AUTH_Receive (qid ${qid})`, r.cqe);
+    let m: AuthMessage;
+    try {
+      m = decodeAuthMessage(r.data!);
+    } catch (e) {
+      return fail2(AuthFailure.IncorrectPayload, `bad message from the controller: ${(e as Error).message}`);
+    }
+    if (m.kind === 'failure1') throw new NvmeAuthError(qid, `the controller refused: ${FAILURE_NAMES[m.explanation] ?? `explanation 0x${m.explanation.toString(16)}`}`, m.explanation);
+    if (m.kind !== want) return fail2(AuthFailure.IncorrectMessage, `expected ${want}, got ${m.kind}`);
+    if (m.tid !== tid) return fail2(AuthFailure.IncorrectMessage, `transaction id ${m.tid}, expected ${tid}`);
+    return m as Extract<AuthMessage, { kind: K }>;
   }
 
   // ---- properties ----

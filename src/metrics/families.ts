@@ -221,6 +221,10 @@ export function createMetricsRegistry(src: MetricsSources): Registry {
   scalar('header_digest_errors_total', 'counter', 'PDUs whose header digest did not match (connection terminated).', () => cnt.headerDigestErrors);
   scalar('data_digest_errors_total', 'counter', 'PDUs whose data digest did not match (command failed, transient).', () => cnt.dataDigestErrors);
   add('connect_rejects_total', 'counter', 'Fabrics Connect commands refused, by reason.', () => [...cnt.connectRejects].map(([reason, value]) => ({ labels: { reason }, value })));
+  add('auth_total', 'counter', 'DH-HMAC-CHAP transactions, by result (a failure tears the controller down).', () => [
+    { labels: { result: 'success' }, value: cnt.authSuccesses },
+    { labels: { result: 'failure' }, value: cnt.authFailures },
+  ]);
   scalar('keep_alive_timeouts_total', 'counter', 'Controllers torn down because the host stopped sending Keep Alive.', () => cnt.keepAliveTimeouts);
   scalar('term_reqs_sent_total', 'counter', 'C2HTermReq PDUs sent (fatal transport errors).', () => cnt.termReqsSent);
 

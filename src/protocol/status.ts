@@ -48,6 +48,8 @@ export const Status = {
   ConnectInvalidParameters: s(1, 0x82),
   ConnectRestartDiscovery: s(1, 0x83),
   ConnectInvalidHost: s(1, 0x84),
+  /** Fabrics: a command other than AUTH_Send/AUTH_Receive before the queue authenticated. */
+  AuthRequired: s(1, 0x91),
   AttemptedWriteToReadOnlyRange: s(1, 0x82),
   // Key Value Command Set specific (SCT 1)
   KvInvalidValueSize: s(1, 0x85),

@@ -4,7 +4,8 @@
 import type { Socket } from 'node:net';
 import { executeAdmin } from '../controller/admin-commands.js';
 import type { Controller } from '../controller/controller.js';
-import { executeConnect, executeFabrics, type ConnectableQueue } from '../controller/fabrics-commands.js';
+import type { QueueAuth } from '../controller/auth.js';
+import { executeAuth, executeConnect, executeFabrics, type ConnectableQueue } from '../controller/fabrics-commands.js';
 import { executeIo } from '../controller/io-commands.js';
 import { ASYNC } from '../controller/request.js';
 import type { PortRuntime, Target, TransportCounters } from '../controller/target.js';
@@ -56,6 +57,9 @@ export class TcpQueue implements ConnectableQueue {
   qid = 0;
   sqsize = 31;
   ctrl: Controller | null = null;
+  /** DH-HMAC-CHAP state when the host must authenticate; authPending until it has. */
+  private auth: QueueAuth | null = null;
+  private authPending = false;
   readonly localAddress: string;
   readonly remoteAddress: string;
   readonly portid: number;
@@ -129,8 +133,10 @@ export class TcpQueue implements ConnectableQueue {
     this.icTimer.unref();
   }
 
-  bind(ctrl: Controller, qid: number, sqsize: number): void {
+  bind(ctrl: Controller, qid: number, sqsize: number, auth: QueueAuth | null): void {
     this.ctrl = ctrl;
+    this.auth = auth;
+    this.authPending = auth !== null;
     this.qid = qid;
     this.sqsize = sqsize;
     if (qid > 0) this.inlineMax = this.port.inlineDataSize;
@@ -495,7 +501,13 @@ export class TcpQueue implements ConnectableQueue {
       ctrl.touch();
       if (req.opcode === AdminOpcode.Fabrics) {
         const fct = req.sqe[SqeOff.fctype];
-        status = this.qid !== 0 && fct !== FabricsType.Disconnect ? Status.InvalidOpcode : executeFabrics(ctrl, this, req);
+        if (fct === FabricsType.AuthSend || fct === FabricsType.AuthReceive) {
+          status = executeAuth(this.auth, req);
+          if (this.authPending && this.auth!.authenticated) this.authPending = false;
+        } else if (this.authPending) status = Status.AuthRequired;
+        else status = this.qid !== 0 && fct !== FabricsType.Disconnect ? Status.InvalidOpcode : executeFabrics(ctrl, this, req);
+      } else if (this.authPending) {
+        status = Status.AuthRequired; // nothing but AUTH_Send/AUTH_Receive until the queue authenticated
       } else if (!ctrl.ready) {
         status = Status.CommandSequenceError;
       } else if (this.qid === 0) {

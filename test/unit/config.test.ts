@@ -300,6 +300,42 @@ describe('validateTopology', () => {
     expect(errs).toEqual([{ path: 'subsystems[0].allowed_hosts[0]', message: `host NQN not declared in hosts[]: "${HOST}"` }]);
   });
 
+  describe('DH-HMAC-CHAP host keys', () => {
+    const KEY = 'DHHC-1:01:vYcm5QemILkz5zSIeZidb4nPGcxongu2l/OaWMRgM9iIk/2A:';
+    const CTRL_KEY = 'DHHC-1:00:RbgmpCGRaCwY1m4SexVxhf7tsJCXuAg77iH0Z18Ys25TgI/K:';
+
+    it('accepts keys, hash and DH group lists (one name or several), normalised to lists', () => {
+      const t = validateTopology(
+        topo((x) => Object.assign(x.hosts[0], { dhchap_key: KEY, dhchap_ctrl_key: CTRL_KEY, dhchap_hash: 'hmac(sha512)', dhchap_dhgroup: ['ffdhe4096', 'null'] })),
+      );
+      expect(t.hosts[0]).toEqual({ nqn: HOST, dhchap_key: KEY, dhchap_ctrl_key: CTRL_KEY, dhchap_hash: ['hmac(sha512)'], dhchap_dhgroup: ['ffdhe4096', 'null'] });
+      expect(validateTopology(topo()).hosts[0]).toEqual({ nqn: HOST });
+    });
+
+    it('names the exact key that is bad, and why', () => {
+      const corrupt = KEY.replace('vYcm', 'vYcn');
+      const errs = issues(() =>
+        validateTopology(
+          topo((x) => {
+            x.hosts[0].dhchap_key = corrupt;
+            x.hosts.push({ nqn: `${HOST}9`, dhchap_key: 'secret', dhchap_ctrl_key: KEY.replace(':01:', ':07:') });
+            x.hosts.push({ nqn: `${HOST}8`, dhchap_ctrl_key: KEY, dhchap_hash: ['hmac(md5)'], dhchap_dhgroup: ['null', 'null'] });
+          }),
+        ),
+      );
+      expect(errs).toEqual([
+        { path: 'hosts[0].dhchap_key', message: 'CRC-32 mismatch: the secret is corrupted or mistyped' },
+        { path: 'hosts[1].dhchap_key', message: 'must be a DHHC-1 secret: "DHHC-1:<hh>:<base64>:" (see `nvmf-emu gen-dhchap-key`)' },
+        { path: 'hosts[1].dhchap_ctrl_key', message: 'unknown key transformation hash 07 (00 none, 01 SHA-256, 02 SHA-384, 03 SHA-512)' },
+        { path: 'hosts[2].dhchap_hash', message: 'must be a hash name or a non-empty list of them: hmac(sha256), hmac(sha384), hmac(sha512)' },
+        { path: 'hosts[2].dhchap_dhgroup', message: 'must not repeat a name' },
+        { path: 'hosts[2].dhchap_ctrl_key', message: 'needs dhchap_key (authentication is off for this host)' },
+        { path: 'hosts[2].dhchap_hash', message: 'needs dhchap_key (authentication is off for this host)' },
+        { path: 'hosts[2].dhchap_dhgroup', message: 'needs dhchap_key (authentication is off for this host)' },
+      ]);
+    });
+  });
+
   it.each([
     ['lots', 'invalid size "lots": expected a byte count'],
     [0, 'must be greater than 0'],
