@@ -498,7 +498,9 @@ export class TcpQueue implements ConnectableQueue {
         ? executeConnect(this.target, this, req)
         : Status.InvalidOpcode; // nothing but Connect on an unconnected queue, as nvmet
     } else {
-      ctrl.touch();
+      // Refused commands of a queue that has not authenticated do not count as keep-alive: a host
+      // that never completes DH-HMAC-CHAP loses its controller at KATO.
+      if (!this.authPending || (req.opcode === AdminOpcode.Fabrics && (req.sqe[SqeOff.fctype] === FabricsType.AuthSend || req.sqe[SqeOff.fctype] === FabricsType.AuthReceive))) ctrl.touch();
       if (req.opcode === AdminOpcode.Fabrics) {
         const fct = req.sqe[SqeOff.fctype];
         if (fct === FabricsType.AuthSend || fct === FabricsType.AuthReceive) {
