@@ -49,12 +49,11 @@ export function executeIo(ctrl: Controller, req: NvmeRequest, ns: Namespace | un
       const slba = sqe.readUInt32LE(SqeOff.cdw10) + sqe.readUInt32LE(SqeOff.cdw11) * TWO32;
       const nlb = (sqe.readUInt32LE(SqeOff.cdw12) & 0xffff) + 1;
       if (slba + nlb > ns.nlb) return Status.LbaOutOfRange;
-      if (ns.zones !== null) {
-        const zs = zoneCheck(ns.zones, req, slba, nlb, nlb << ns.lbaShift);
-        if (zs !== Status.Success) return zs;
-      }
-      if (ns.faults !== null) return rwWithFaults(ns, ns.faults, req, slba, nlb);
-      return rw(ns, req, slba, nlb);
+      if (ns.zones === null) return ns.faults !== null ? rwWithFaults(ns, ns.faults, req, slba, nlb, rw) : rw(ns, req, slba, nlb);
+      // Zoned: whatever can still refuse a write (the memory budget, an injected fault) is decided
+      // before the zone check moves the write pointer, so a failed write leaves it where it was.
+      if (req.opcode === NvmOpcode.Write && req.data !== null && !ns.device.canWrite(slba * ns.lbaSize, nlb << ns.lbaShift)) return Status.CapacityExceeded;
+      return ns.faults !== null ? rwWithFaults(ns, ns.faults, req, slba, nlb, zonedRw) : zonedRw(ns, req, slba, nlb);
     }
     case NvmOpcode.ZoneMgmtSend:
     case NvmOpcode.ZoneMgmtReceive:
@@ -71,12 +70,14 @@ export function executeIo(ctrl: Controller, req: NvmeRequest, ns: Namespace | un
   }
 }
 
-/** A command on a namespace with injected faults (src/devices/fault-injector.ts). */
-function rwWithFaults(ns: Namespace, faults: FaultInjector, req: NvmeRequest, slba: number, nlb: number): number {
+type RwFn = (ns: Namespace, req: NvmeRequest, slba: number, nlb: number) => number;
+
+/** A command on a namespace with injected faults (src/devices/fault-injector.ts); `run` does the command. */
+function rwWithFaults(ns: Namespace, faults: FaultInjector, req: NvmeRequest, slba: number, nlb: number, run: RwFn): number {
   const write = req.opcode === NvmOpcode.Write || req.opcode === NvmOpcode.WriteZeroes;
   const hit = faults.match(write, slba, nlb);
   if (faults.size === 0) ns.faults = null; // the last one was used up: back to the plain path
-  if (hit === null) return rw(ns, req, slba, nlb);
+  if (hit === null) return run(ns, req, slba, nlb);
   switch (hit.fault.type) {
     case 'read_error':
     case 'write_error':
@@ -87,12 +88,18 @@ function rwWithFaults(ns: Namespace, faults: FaultInjector, req: NvmeRequest, sl
     default: {
       // Slow I/O: the command starts late (timer precision: ms, enough for "a slow device").
       setTimeout(() => {
-        const st = rw(ns, req, slba, nlb);
+        const st = run(ns, req, slba, nlb);
         if (st !== ASYNC) req.complete(st);
       }, hit.fault.delay_ms);
       return ASYNC;
     }
   }
+}
+
+/** A zoned namespace's read or write: the zone checks (a write moves the write pointer), then rw. */
+function zonedRw(ns: Namespace, req: NvmeRequest, slba: number, nlb: number): number {
+  const zs = zoneCheck(ns.zones!, req, slba, nlb, nlb << ns.lbaShift);
+  return zs !== Status.Success ? zs : rw(ns, req, slba, nlb);
 }
 
 function rw(ns: Namespace, req: NvmeRequest, slba: number, nlb: number): number {

@@ -56,6 +56,11 @@ function zoneAppend(ns: Namespace, zones: ZoneManager, req: NvmeRequest): number
   if (zslba >= ns.nlb) return Status.LbaOutOfRange;
   const bytes = nlb << ns.lbaShift;
   if (req.dataLength !== bytes || req.data === null) return Status.DataSglLengthInvalid;
+  // Memory first: a refused append must neither move the write pointer nor be acknowledged. (A
+  // full zone is left to append() to report.)
+  const z = zones.zoneOf(zslba);
+  const wp = zones.wp(z);
+  if (wp < zones.zslba(z) + zones.zoneCapacity && !ns.device.canWrite(wp * ns.lbaSize, bytes)) return Status.CapacityExceeded;
   const st = zones.append(zslba, nlb);
   if (st !== Status.Success) return st;
   const lba = zones.appendedLba;

@@ -11,6 +11,8 @@ export interface BlockDevice {
   readv(offset: number, length: number, out: Buffer[]): void;
   /** False when the daemon's memory budget cannot take the data: nothing was written (Capacity Exceeded). */
   write(offset: number, src: Uint8Array, srcOff?: number, length?: number): boolean;
+  /** Would a write of [offset, offset+length) be taken now (the memory budget)? Nothing changes. */
+  canWrite(offset: number, length: number): boolean;
   zero(offset: number, length: number): void;
   equals(offset: number, data: Uint8Array): boolean;
   /** Backed by a file: Flush and FUA must wait for durable(). */

@@ -51,6 +51,13 @@ export abstract class ChunkedStore {
     return parts.length === 1 ? Buffer.from(parts[0]!) : Buffer.concat(parts, length);
   }
 
+  /** Would write(offset, .., length) succeed now? (Checked by callers that must decide first.) */
+  canStore(offset: number, length: number): boolean {
+    if (length <= 0) return true;
+    const cs = this.chunkSize;
+    return this.canWrite(Math.floor(offset / cs), Math.floor((offset + length - 1) / cs));
+  }
+
   /** Copy `length` bytes of `src` to `offset`; false (nothing written) when memory is short. */
   write(offset: number, src: Uint8Array, srcOff = 0, length = src.length - srcOff): boolean {
     const cs = this.chunkSize;

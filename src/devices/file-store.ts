@@ -11,6 +11,14 @@
 // the writer snapshots a chunk (copy), writes it, and clears it only if no newer write came in
 // meanwhile. One write per chunk at a time, a few chunks in parallel: the file never sees two
 // writes of one region racing.
+//
+// Bounded memory (limits.max_memory): when a chunk must be cached and the budget is spent, the
+// oldest-loaded clean chunk is dropped (it reloads from the file when touched again); when every
+// cached chunk is dirty, one is written to the file synchronously first (durable() still syncs it).
+// A chunk whose write-back is in flight cannot be written synchronously (the two writes could land
+// in either order): it moves to `limbo` (at most PARALLEL_WRITES of them) and is written again
+// from there once its flight lands. The chunks of the command being served are never dropped. A
+// dropped chunk's memory is never reused: views of it handed out for reads stay valid.
 import { closeSync, fdatasync, fstatSync, ftruncateSync, openSync, readSync, write, writeSync } from 'node:fs';
 import { ChunkedStore, DEFAULT_CHUNK_SIZE } from './chunked-store.js';
 import { UNLIMITED, type MemoryBudget } from './memory-budget.js';
@@ -37,6 +45,11 @@ export class FileStore extends ChunkedStore {
   /** First write or sync error: every later durable() fails with it (the host sees a write fault). */
   private failure: Error | null = null;
   private allocated = 0;
+  /** Dropped from the cache while their write-back was in flight: newest data until in the file. */
+  private readonly limbo = new Map<number, Buffer>();
+  /** Chunks of the write being checked and done: not to be dropped to make room for each other. */
+  private pinFirst = -1;
+  private pinLast = -1;
 
   constructor(
     readonly path: string,
@@ -69,6 +82,14 @@ export class FileStore extends ChunkedStore {
   protected readChunk(idx: number): Buffer | null {
     let c = this.chunks.get(idx);
     if (c !== undefined) return c;
+    const l = this.limbo.get(idx);
+    if (l !== undefined) {
+      if (!this.charge(idx)) return l; // readable, not cacheable
+      this.limbo.delete(idx);
+      this.chunks.set(idx, l);
+      this.allocated += this.chunkSize;
+      return l;
+    }
     const buf = Buffer.allocUnsafe(this.chunkSize);
     const pos = idx * this.chunkSize;
     const want = Math.min(this.chunkSize, this.capacity - pos);
@@ -80,8 +101,8 @@ export class FileStore extends ChunkedStore {
     }
     buf.fill(0, got);
     c = buf.equals(this.zeroes) ? null : buf;
-    // Over the memory budget the chunk is read but not cached (the view keeps it alive).
-    if (c !== null && !this.budget.charge(this.chunkSize)) return c;
+    // Over the memory budget (nothing of ours left to drop) the chunk is read but not cached.
+    if (c !== null && !this.charge(idx)) return c;
     if (c !== null) this.allocated += this.chunkSize;
     this.chunks.set(idx, c);
     return c;
@@ -91,7 +112,7 @@ export class FileStore extends ChunkedStore {
     let c = this.readChunk(idx);
     if (c !== null && !this.chunks.get(idx)) return null; // loaded but not cacheable
     if (c === null) {
-      if (!this.budget.charge(this.chunkSize)) return null;
+      if (!this.charge(idx)) return null;
       c = Buffer.alloc(this.chunkSize);
       this.chunks.set(idx, c);
       this.allocated += this.chunkSize;
@@ -100,9 +121,59 @@ export class FileStore extends ChunkedStore {
   }
 
   protected canWrite(first: number, last: number): boolean {
+    this.pinFirst = first;
+    this.pinLast = last;
     for (let i = first; i <= last; i++) if (this.writeChunk(i) === null) return false;
     return true;
   }
+
+  /** Budget for one more cached chunk (`idx` is the one wanted), dropping others if need be. */
+  private charge(idx: number): boolean {
+    while (!this.budget.charge(this.chunkSize)) if (!this.evictOne(idx)) return false;
+    return true;
+  }
+
+  /**
+   * Drop one cached chunk to give its memory back: the oldest loaded clean one, else the oldest
+   * dirty one not being written, written to the file first. False when none can go.
+   */
+  private evictOne(wanted: number): boolean {
+    let dirtyVictim = -1;
+    let flyingVictim = -1;
+    for (const [i, c] of this.chunks) {
+      if (c === null || i === wanted || (i >= this.pinFirst && i <= this.pinLast)) continue;
+      if (this.writing.has(i)) {
+        if (flyingVictim < 0) flyingVictim = i;
+      } else if (!this.dirty.has(i)) return this.drop(i);
+      else if (dirtyVictim < 0) dirtyVictim = i;
+    }
+    if (dirtyVictim < 0 && flyingVictim >= 0) {
+      this.limbo.set(flyingVictim, this.chunks.get(flyingVictim)!);
+      return this.drop(flyingVictim); // still dirty: written again from limbo when its flight lands
+    }
+    if (dirtyVictim < 0 || this.fd < 0) return false;
+    const pos = dirtyVictim * this.chunkSize;
+    try {
+      writeSync(this.fd, this.chunks.get(dirtyVictim)!, 0, Math.min(this.chunkSize, this.capacity - pos), pos);
+    } catch (e) {
+      this.fail(e as Error);
+      return false;
+    }
+    this.dirty.delete(dirtyVictim); // in the file now; durable() still fdatasyncs before resolving
+    this.settle();
+    return this.drop(dirtyVictim);
+  }
+
+  private drop(i: number): boolean {
+    this.chunks.delete(i); // unknown again: read back from the file when next touched
+    this.allocated -= this.chunkSize;
+    this.budget.release(this.chunkSize);
+    this.evictions++;
+    return true;
+  }
+
+  /** Chunks dropped from the cache to stay within the memory budget. */
+  evictions = 0;
 
   protected changed(idx: number): void {
     this.dirty.set(idx, ++this.gen);
@@ -110,6 +181,7 @@ export class FileStore extends ChunkedStore {
   }
 
   protected dropChunk(idx: number): void {
+    this.limbo.delete(idx);
     const c = this.chunks.get(idx);
     if (c === null) return;
     if (c) {
@@ -164,7 +236,7 @@ export class FileStore extends ChunkedStore {
   }
 
   private writeBack(idx: number, g: number): void {
-    const c = this.chunks.get(idx);
+    const c = this.chunks.has(idx) ? this.chunks.get(idx) : this.limbo.get(idx);
     // Snapshot: later commands may change the chunk while the write is in the thread pool.
     const snap = c ? Buffer.from(c) : this.zeroes;
     const pos = idx * this.chunkSize;
@@ -176,7 +248,10 @@ export class FileStore extends ChunkedStore {
         this.fail(err);
         return;
       }
-      if (this.dirty.get(idx) === g) this.dirty.delete(idx);
+      if (this.dirty.get(idx) === g) {
+        this.dirty.delete(idx);
+        this.limbo.delete(idx); // its newest data is in the file now
+      }
       this.pump();
       this.settle();
     });

@@ -56,6 +56,9 @@ export class NvmDevice implements BlockDevice {
   write(offset: number, src: Uint8Array, srcOff?: number, length?: number): boolean {
     return this.store.write(offset, src, srcOff, length);
   }
+  canWrite(offset: number, length: number): boolean {
+    return this.store.canStore(offset, length);
+  }
   zero(offset: number, length: number): void {
     this.store.zero(offset, length);
   }
