@@ -9,6 +9,7 @@ import { NvmOpcode, PduFlag, PduHlen, PduType, SglId } from '../src/protocol/con
 import { crc32c } from '../src/protocol/digest.js';
 import { writeCommonHeader, writeDataHeader } from '../src/protocol/pdu.js';
 import { SqeOff } from '../src/protocol/sqe.js';
+import { readIntoSharedBuffer } from '../src/transport/socket-read-buffer.js';
 import { summarize, type LoadResult, type LoadSpec } from './load.js';
 
 /** Data at least this large goes to the socket as its own chunk (writev) instead of being copied. */
@@ -89,7 +90,9 @@ class RawQueue {
     this.batchSize = Math.max(64 * 1024, depth * (PduHlen.CapsuleCmd + 4 + PduHlen.H2CData + 8 + (this.inCapsule ? run.spec.blockSize + 4 : 0)));
     this.small = Buffer.allocUnsafe(this.batchSize);
     this.done = new Promise((resolve) => (this.finished = resolve));
-    sock.on('data', (c: Buffer) => this.onData(c));
+    // Reads into one reused buffer, as the target does: at GB/s a Buffer per read would have this
+    // process collecting garbage instead of generating load.
+    if (readIntoSharedBuffer(sock, (b, n) => this.onData(b, n)) === null) sock.on('data', (c: Buffer) => this.onData(c, c.length));
     sock.on('error', (e) => this.fail(e));
     sock.on('close', () => this.fail(new Error('connection closed')));
   }
@@ -177,9 +180,8 @@ class RawQueue {
     if (this.small.length < this.batchSize / 2) this.small = Buffer.allocUnsafe(this.batchSize);
   }
 
-  private onData(chunk: Buffer): void {
+  private onData(chunk: Buffer, len: number): void {
     let pos = 0;
-    const len = chunk.length;
     const now = performance.now();
     while (pos < len) {
       if (this.bodyLeft > 0) {

@@ -398,7 +398,7 @@ export class WorkerSlot {
       return;
     }
     this.kick(run);
-    if (ns.serviceNs <= this.engine.pollNs && !this.pollQueued && this.cap - this.freeTop <= POLL_MAX_IN_FLIGHT) {
+    if (this.engine.pollNs > 0 && ns.serviceNs <= this.engine.pollNs && !this.pollQueued && this.cap - this.freeTop <= POLL_MAX_IN_FLIGHT) {
       this.pollQueued = true;
       this.pollUntil = nowNs() + ns.serviceNs + POLL_MARGIN_NS;
       process.nextTick(this.pollFn);
@@ -845,8 +845,10 @@ export class DeviceEngine {
     this.maxWorkers = o.workers && o.workers > 0 ? Math.floor(o.workers) : autoWorkers();
     this.spinNs = o.spinNs ?? DEFAULT_SPIN_NS;
     this.handoffNs = o.handoffNs ?? DEFAULT_HANDOFF_NS;
-    this.idleSpinNs = o.idleSpinNs ?? DEFAULT_IDLE_SPIN_NS;
-    this.pollNs = o.pollNs ?? DEFAULT_POLL_NS;
+    // Spinning only pays when the spinner and the thread it waits for run on different cores.
+    const alone = os.availableParallelism() < 2;
+    this.idleSpinNs = o.idleSpinNs ?? (alone ? 0 : DEFAULT_IDLE_SPIN_NS);
+    this.pollNs = o.pollNs ?? (alone ? 0 : DEFAULT_POLL_NS);
     this.doorbell = o.doorbell ?? 'waitAsync';
     this.modelModule = o.modelModule ?? PRESETS_MODEL_MODULE;
     this.inlineZeroLatency = o.inlineZeroLatency ?? true;
