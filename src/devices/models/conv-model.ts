@@ -36,6 +36,7 @@
 // - Planes: geometry only (a line has one block per plane); a LUN serves one operation at a time
 //   and erases all its planes' blocks of a line in one (multi-plane) erase.
 // - Writes smaller than 4 KiB are treated as whole-unit writes (no read-modify-write), as NVMeVirt.
+import { SparseU32Map } from './sparse-map.js';
 import { BandwidthResource } from './bandwidth.js';
 import { nandTiming, setNandTiming, type NandTimingState } from './nand-timing.js';
 import {
@@ -67,8 +68,8 @@ export class ConvModel implements DeviceModel {
   private readonly p: ConvParams;
 
   // FTL state
-  private readonly l2p: Uint32Array;
-  private readonly p2l: Uint32Array;
+  private readonly l2p: SparseU32Map;
+  private readonly p2l: SparseU32Map;
   private readonly lineValid: Uint32Array;
   private readonly lineState: Uint8Array;
   private readonly lineClosedAt: Float64Array;
@@ -133,8 +134,8 @@ export class ConvModel implements DeviceModel {
     const g = (this.geometry = convGeometry(this.p, capacityBytes));
     this.nlb = Math.floor(capacityBytes / lbaSize);
 
-    this.l2p = new Uint32Array(g.logicalPages).fill(UNMAPPED);
-    this.p2l = new Uint32Array(g.physicalPages).fill(UNMAPPED);
+    this.l2p = new SparseU32Map(g.logicalPages, UNMAPPED);
+    this.p2l = new SparseU32Map(g.physicalPages, UNMAPPED);
     this.lineValid = new Uint32Array(g.lines);
     this.lineState = new Uint8Array(g.lines);
     this.lineClosedAt = new Float64Array(g.lines);
@@ -218,7 +219,8 @@ export class ConvModel implements DeviceModel {
   // Persistence: the FTL (maps, line states, free list, write points, wear, counters) survives a
   // clean restart. Timing state (LUN and bus reservations, write buffer drain) starts idle.
 
-  private static readonly STATE_ARRAYS = ['l2p', 'p2l', 'lineValid', 'lineState', 'lineClosedAt', 'eraseCount', 'freeQueue', 'wpLine', 'wpSlot', 'wpFill'] as const;
+  private static readonly STATE_MAPS = ['l2p', 'p2l'] as const;
+  private static readonly STATE_ARRAYS = ['lineValid', 'lineState', 'lineClosedAt', 'eraseCount', 'freeQueue', 'wpLine', 'wpSlot', 'wpFill'] as const;
   private static readonly STATE_SCALARS = [
     'freeHead', 'freeCount', 'slotPu', 'slotEndsOneshot', 'hostWritten', 'hostRead', 'mediaUser', 'mediaGc', 'mediaRead', 'gcRuns', 'gcMoved',
     'erases', 'maxErase', 'wornBlocks', 'trimmed', 'gcLine', 'gcCursor', 'gcCredit', 'gcRate',
@@ -232,6 +234,7 @@ export class ConvModel implements DeviceModel {
   exportState(): ModelState {
     const self = this as unknown as Record<string, unknown>;
     const arrays: ModelState['arrays'] = {};
+    for (const k of ConvModel.STATE_MAPS) arrays[k] = this[k].toDense(); // dense: the format saved so far
     for (const k of ConvModel.STATE_ARRAYS) arrays[k] = this[k];
     const scalars: ModelState['scalars'] = {};
     for (const k of ConvModel.STATE_SCALARS) scalars[k] = self[k] as number | boolean;
@@ -240,11 +243,16 @@ export class ConvModel implements DeviceModel {
 
   importState(s: ModelState, nowNs: number): void {
     if (s.kind !== 'conv' || s.fingerprint !== this.fingerprint()) throw new Error('the saved FTL state was made with other conv parameters or capacity');
+    for (const k of ConvModel.STATE_MAPS) {
+      const src = s.arrays[k];
+      if (!(src instanceof Uint32Array) || src.length !== this[k].length) throw new Error(`saved FTL state: ${k} has the wrong size`);
+    }
     for (const k of ConvModel.STATE_ARRAYS) {
       const src = s.arrays[k];
       if (!src || src.length !== this[k].length) throw new Error(`saved FTL state: ${k} has the wrong size`);
       this[k].set(src as never);
     }
+    for (const k of ConvModel.STATE_MAPS) this[k].fromDense(s.arrays[k] as Uint32Array);
     const self = this as unknown as Record<string, unknown>;
     for (const k of ConvModel.STATE_SCALARS) if (k in s.scalars) self[k] = s.scalars[k];
     // Line ages carry over (cost-benefit GC); the clock may differ after a reboot.
@@ -281,7 +289,7 @@ export class ConvModel implements DeviceModel {
 
   /** Physical unit a logical 4 KiB unit is mapped to, or -1 when unmapped (trimmed or never written). */
   lookup(lpn: number): number {
-    const ppn = this.l2p[lpn]!;
+    const ppn = this.l2p.get(lpn);
     return ppn === UNMAPPED ? -1 : ppn;
   }
 
@@ -320,19 +328,19 @@ export class ConvModel implements DeviceModel {
     };
     let mapped = 0;
     for (let lpn = 0; lpn < g.logicalPages; lpn++) {
-      const ppn = this.l2p[lpn]!;
+      const ppn = this.l2p.get(lpn);
       if (ppn === UNMAPPED) continue;
       mapped++;
       if (ppn >= g.physicalPages) fail(`lpn ${lpn} maps to ${ppn}, beyond ${g.physicalPages}`);
-      if (this.p2l[ppn] !== lpn) fail(`lpn ${lpn} -> ppn ${ppn} -> lpn ${this.p2l[ppn]}`);
+      if (this.p2l.get(ppn) !== lpn) fail(`lpn ${lpn} -> ppn ${ppn} -> lpn ${this.p2l.get(ppn)}`);
     }
     const valid = new Uint32Array(g.lines);
     let live = 0;
     for (let ppn = 0; ppn < g.physicalPages; ppn++) {
-      const lpn = this.p2l[ppn]!;
+      const lpn = this.p2l.get(ppn);
       if (lpn === UNMAPPED) continue;
       live++;
-      if (lpn >= g.logicalPages || this.l2p[lpn] !== ppn) fail(`ppn ${ppn} -> lpn ${lpn} -> ppn ${this.l2p[lpn]}`);
+      if (lpn >= g.logicalPages || this.l2p.get(lpn) !== ppn) fail(`ppn ${ppn} -> lpn ${lpn} -> ppn ${this.l2p.get(lpn)}`);
       valid[Math.floor(ppn / g.unitsPerLine)]!++;
     }
     if (live !== mapped) fail(`${mapped} mapped logical units but ${live} live physical units`);
@@ -368,7 +376,7 @@ export class ConvModel implements DeviceModel {
     if (lpnEnd > g.logicalPages) lpnEnd = g.logicalPages;
     const upf = g.unitsPerFlashPage;
     while (lpn < lpnEnd) {
-      const ppn = this.l2p[lpn]!;
+      const ppn = this.l2p.get(lpn);
       if (ppn === UNMAPPED || this.inOpenOneshot(ppn)) {
         lpn++;
         continue;
@@ -376,7 +384,7 @@ export class ConvModel implements DeviceModel {
       // One NAND read for the run of units that follow in the same flash page.
       const pageEnd = ppn - (ppn % upf) + upf;
       let n = 1;
-      while (lpn + n < lpnEnd && ppn + n < pageEnd && this.l2p[lpn + n] === ppn + n) n++;
+      while (lpn + n < lpnEnd && ppn + n < pageEnd && this.l2p.get(lpn + n) === ppn + n) n++;
       const end = this.nandRead(ppn, n, start);
       if (end > done) done = end;
       lpn += n;
@@ -466,16 +474,16 @@ export class ConvModel implements DeviceModel {
   }
 
   private unmap(lpn: number): void {
-    const old = this.l2p[lpn]!;
+    const old = this.l2p.get(lpn);
     if (old === UNMAPPED) return;
-    this.p2l[old] = UNMAPPED;
+    this.p2l.set(old, UNMAPPED);
     this.lineValid[Math.floor(old / this.geometry.unitsPerLine)]!--;
-    this.l2p[lpn] = UNMAPPED;
+    this.l2p.set(lpn, UNMAPPED);
   }
 
   private map(lpn: number, ppn: number): void {
-    this.l2p[lpn] = ppn;
-    this.p2l[ppn] = lpn;
+    this.l2p.set(lpn, ppn);
+    this.p2l.set(ppn, lpn);
     this.lineValid[Math.floor(ppn / this.geometry.unitsPerLine)]!++;
   }
 
@@ -696,7 +704,7 @@ export class ConvModel implements DeviceModel {
     while (cursor < end) {
       const page = this.slotToPpn(this.gcLine, cursor);
       let n = 0;
-      for (let u = page; u < page + upf; u++) if (this.p2l[u] !== UNMAPPED) n++;
+      for (let u = page; u < page + upf; u++) if (this.p2l.get(u) !== UNMAPPED) n++;
       if (n > 0) {
         if (!all && this.gcCredit < n) break;
         this.gcCredit -= n;
@@ -706,7 +714,7 @@ export class ConvModel implements DeviceModel {
         // fill gaps; GC throughput would be a third of what the LUNs can do.
         this.nandRead(page, n, t);
         for (let u = page; u < page + upf; u++) {
-          const lpn = this.p2l[u]!;
+          const lpn = this.p2l.get(u);
           if (lpn === UNMAPPED) continue;
           this.unmap(lpn);
           const ppn = this.nextSlot(GC, t);
