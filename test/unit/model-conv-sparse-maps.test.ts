@@ -19,6 +19,8 @@ describe('SparseU32Map', () => {
     m.set(70000, 0xffffffff);
     expect(m.allocatedBytes).toBe(2 * 65536 * 4);
     m.set(70001, 0xffffffff);
+    expect(m.allocatedBytes).toBe(2 * 65536 * 4); // kept until compact()
+    m.compact();
     expect(m.allocatedBytes).toBe(65536 * 4);
     m.set(5, 0xffffffff); // clearing an unset entry allocates nothing
     expect(m.allocatedBytes).toBe(65536 * 4);
@@ -44,6 +46,7 @@ describe('conv FTL maps', () => {
     expect(maps()).toBeGreaterThan(0);
     expect(maps()).toBeLessThanOrEqual(100 * 65536 * 4);
     for (let i = 0; i < 100; i++) t = m.submit(ModelOp.Trim, i * 2 ** 24, 8, false, t);
+    (m as unknown as { l2p: SparseU32Map }).l2p.compact();
     expect(maps()).toBe(0);
   });
 });

@@ -1,5 +1,5 @@
 // A huge array of 32-bit entries that costs memory only where entries are set: fixed-size chunks
-// allocated on the first set entry, freed when their last set entry is cleared. The conv FTL's
+// allocated on the first set entry, freed by compact() once empty. The conv FTL's
 // logical-to-physical and physical-to-logical maps are ~2 MiB per GiB of capacity when dense; a
 // namespace's capacity should cost nothing until it is written.
 const SHIFT = 16;
@@ -38,7 +38,14 @@ export class SparseU32Map {
     c[j] = v;
     if (old === this.empty) {
       if (v !== this.empty) this.counts[k]!++;
-    } else if (v === this.empty && --this.counts[k]! === 0) this.chunks[k] = null;
+    } else if (v === this.empty) this.counts[k]!--;
+    // Emptied chunks are kept: freeing at once made an overwrite of an entry alone in its chunk
+    // free and reallocate 256 KiB every time (unmap clears before map sets).
+  }
+
+  /** Free the chunks that hold no entries (after trims). */
+  compact(): void {
+    for (let k = 0; k < this.chunks.length; k++) if (this.counts[k] === 0) this.chunks[k] = null;
   }
 
   /** Bytes of chunks allocated now. */
