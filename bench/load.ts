@@ -55,6 +55,23 @@ export function summarize(lat: Float64Array, ops: number, errors: number, second
   };
 }
 
+/** Latency samples (µs), growing as needed without a per-sample allocation. */
+export class Samples {
+  private buf = new Float64Array(1 << 20);
+  n = 0;
+  push(us: number): void {
+    if (this.n === this.buf.length) {
+      const bigger = new Float64Array(this.buf.length * 2);
+      bigger.set(this.buf);
+      this.buf = bigger;
+    }
+    this.buf[this.n++] = us;
+  }
+  get values(): Float64Array {
+    return this.buf.subarray(0, this.n);
+  }
+}
+
 export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   const hosts: NvmeHost[] = [];
   for (let c = 0; c < spec.connections; c++) {
@@ -65,8 +82,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   const nlb = spec.blockSize / lbaSize;
   const blocks = Math.floor(spec.span / spec.blockSize);
   const payload = Buffer.alloc(spec.blockSize, 0xa5);
-  let lat = new Float64Array(1 << 20);
-  let n = 0;
+  const lat = new Samples();
   let errors = 0;
   let seq = 0;
   const start = performance.now();
@@ -83,12 +99,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
         errors++;
         continue;
       }
-      if (n === lat.length) {
-        const bigger = new Float64Array(lat.length * 2);
-        bigger.set(lat);
-        lat = bigger;
-      }
-      lat[n++] = (performance.now() - t0) * 1000;
+      lat.push((performance.now() - t0) * 1000);
     }
   };
   const all: Promise<void>[] = [];
@@ -96,5 +107,5 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   await Promise.all(all);
   const seconds = (performance.now() - start) / 1000;
   await Promise.all(hosts.map((h) => h.close()));
-  return summarize(lat.subarray(0, n), n, errors, seconds, spec.blockSize);
+  return summarize(lat.values, lat.n, errors, seconds, spec.blockSize);
 }

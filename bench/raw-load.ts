@@ -10,15 +10,14 @@ import { crc32c } from '../src/protocol/digest.js';
 import { writeCommonHeader, writeDataHeader } from '../src/protocol/pdu.js';
 import { SqeOff } from '../src/protocol/sqe.js';
 import { readIntoSharedBuffer } from '../src/transport/socket-read-buffer.js';
-import { summarize, type LoadResult, type LoadSpec } from './load.js';
+import { Samples, summarize, type LoadResult, type LoadSpec } from './load.js';
 
 /** Data at least this large goes to the socket as its own chunk (writev) instead of being copied. */
 const COPY_MAX = 16 * 1024;
 
 /** Shared by the queues of one run. */
 class Run {
-  lat = new Float64Array(1 << 20);
-  n = 0;
+  readonly lat = new Samples();
   errors = 0;
   seq = 0;
   readonly deadline: number;
@@ -28,14 +27,6 @@ class Run {
     this.deadline = start + spec.seconds * 1000;
     this.blocks = Math.floor(spec.span / spec.blockSize);
     this.payload = Buffer.alloc(spec.blockSize, 0xa5);
-  }
-  record(us: number): void {
-    if (this.n === this.lat.length) {
-      const bigger = new Float64Array(this.lat.length * 2);
-      bigger.set(this.lat);
-      this.lat = bigger;
-    }
-    this.lat[this.n++] = us;
   }
 }
 
@@ -220,7 +211,7 @@ class RawQueue {
         this.running--;
         const run = this.run;
         if (status !== 0) run.errors++;
-        else run.record((now - this.sentAt[cid]!) * 1000);
+        else run.lat.push((now - this.sentAt[cid]!) * 1000);
         if (now < run.deadline && this.failed === null) this.issue(cid, now);
         else if (this.running === 0) this.finished();
         return;
@@ -275,7 +266,7 @@ export async function runRawLoad(spec: LoadSpec): Promise<LoadResult> {
   const seconds = (performance.now() - start) / 1000;
   for (const q of queues) q.close();
   await Promise.all(hosts.map((h) => h.close()));
-  return summarize(run.lat.subarray(0, run.n), run.n, run.errors, seconds, spec.blockSize);
+  return summarize(run.lat.values, run.lat.n, run.errors, seconds, spec.blockSize);
 }
 
 /** 4 KiB random reads at `depth` against the floor responder (bench/floor.ts): no bring-up there. */
@@ -290,5 +281,5 @@ export async function runRawFloor(port: number, depth: number, seconds: number):
   await q.done;
   const secs = (performance.now() - start) / 1000;
   q.close();
-  return summarize(run.lat.subarray(0, run.n), run.n, run.errors, secs, spec.blockSize);
+  return summarize(run.lat.values, run.lat.n, run.errors, secs, spec.blockSize);
 }

@@ -498,12 +498,13 @@ export class TcpQueue implements ConnectableQueue {
         ? executeConnect(this.target, this, req)
         : Status.InvalidOpcode; // nothing but Connect on an unconnected queue, as nvmet
     } else {
+      const fct = req.opcode === AdminOpcode.Fabrics ? req.sqe[SqeOff.fctype] : -1;
+      const auth = fct === FabricsType.AuthSend || fct === FabricsType.AuthReceive;
       // Refused commands of a queue that has not authenticated do not count as keep-alive: a host
       // that never completes DH-HMAC-CHAP loses its controller at KATO.
-      if (!this.authPending || (req.opcode === AdminOpcode.Fabrics && (req.sqe[SqeOff.fctype] === FabricsType.AuthSend || req.sqe[SqeOff.fctype] === FabricsType.AuthReceive))) ctrl.touch();
+      if (!this.authPending || auth) ctrl.touch();
       if (req.opcode === AdminOpcode.Fabrics) {
-        const fct = req.sqe[SqeOff.fctype];
-        if (fct === FabricsType.AuthSend || fct === FabricsType.AuthReceive) {
+        if (auth) {
           status = executeAuth(this.auth, req);
           if (this.authPending && this.auth!.authenticated) this.authPending = false;
         } else if (this.authPending) status = Status.AuthRequired;

@@ -592,11 +592,10 @@ export class WorkerSlot {
     if (targetNs > 0) {
       const svc = targetNs - this.submitAt[tag]!;
       ns.serviceNs = ns.serviceNs === Infinity ? svc : ns.serviceNs + (svc - ns.serviceNs) / 8;
-    }
-    if (hs !== undefined && targetNs > 0) {
-      const ns = targetNs - this.submitAt[tag]!;
-      hs.busyMs += ns / 1e6;
-      hs.observeMedia(this.opOf[tag]!, ns / 1e9);
+      if (hs !== undefined) {
+        hs.busyMs += svc / 1e6;
+        hs.observeMedia(this.opOf[tag]!, svc / 1e9);
+      }
     }
     this.sinks[tag] = null;
     this.owners[tag] = null;
