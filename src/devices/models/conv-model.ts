@@ -288,7 +288,7 @@ export class ConvModel implements DeviceModel {
     const g = this.geometry;
     const valid = new Uint32Array(g.lines);
     let bad = '';
-    this.p2l.clear();
+    this.p2l.reset();
     this.l2p.forEach((lpn, ppn) => {
       if (bad) return;
       if (ppn >= g.physicalPages || this.p2l.get(ppn) !== UNMAPPED) bad = `logical unit ${lpn} maps to ${ppn}, out of range or taken`;
@@ -333,6 +333,7 @@ export class ConvModel implements DeviceModel {
 
   /** Physical unit a logical 4 KiB unit is mapped to, or -1 when unmapped (trimmed or never written). */
   lookup(lpn: number): number {
+    if (!(lpn >= 0 && lpn < this.geometry.logicalPages)) return -1;
     const ppn = this.l2p.get(lpn);
     return ppn === UNMAPPED ? -1 : ppn;
   }
@@ -527,7 +528,7 @@ export class ConvModel implements DeviceModel {
   private unmap(lpn: number): void {
     const old = this.l2p.take(lpn);
     if (old === UNMAPPED) return;
-    this.p2l.take(old);
+    this.p2l.clear(old); // set: p2l is l2p's inverse
     this.lineValid[Math.floor(old / this.geometry.unitsPerLine)]!--;
   }
 

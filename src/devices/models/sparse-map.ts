@@ -45,9 +45,10 @@ export class SparseU32Map {
     this.queued = new Uint8Array(n);
   }
 
+  /** Entry i (0 <= i < length: not checked). */
   get(i: number): number {
-    const c = this.chunks[i >>> SPARSE_SHIFT];
-    return c == null ? UNSET : c[i & MASK]!;
+    const c = this.chunks[i >>> SPARSE_SHIFT]!;
+    return c === null ? UNSET : c[i & MASK]!;
   }
 
   set(i: number, v: number): void {
@@ -87,6 +88,17 @@ export class SparseU32Map {
       if (--this.counts[k]! === 0) this.emptiedChunk(k);
     }
     return old;
+  }
+
+  /**
+   * Clear entry i, which is set (not checked: the per-chunk count would go wrong; check() finds it).
+   * A blind store: the FTL's p2l entry of a unit being unmapped is far from anything recently used,
+   * and loading it first (as take() does) would wait for a cache miss on every overwrite.
+   */
+  clear(i: number): void {
+    const k = i >>> SPARSE_SHIFT;
+    this.chunks[k]![i & MASK] = UNSET;
+    if (--this.counts[k]! === 0) this.emptiedChunk(k);
   }
 
   private emptiedChunk(k: number): void {
@@ -191,7 +203,7 @@ export class SparseU32Map {
 
   /** Replace the contents with toParts() output (validated: throws on a malformed one, leaving the map empty). */
   fromParts(s: SparseU32Parts): void {
-    this.clear();
+    this.reset();
     try {
       const { chunks, data, index, value } = s;
       if (![chunks, data, index, value].every((a) => a instanceof Uint32Array)) throw new Error('not Uint32Arrays');
@@ -216,7 +228,7 @@ export class SparseU32Map {
         this.set(i, value[p]!);
       }
     } catch (err) {
-      this.clear();
+      this.reset();
       throw err;
     }
   }
@@ -224,7 +236,7 @@ export class SparseU32Map {
   /** Replace the contents with those of a dense array of the same length (the saved-state format before SparseU32Parts). */
   fromDense(a: Uint32Array): void {
     if (a.length !== this.length) throw new Error(`dense map of ${a.length} entries, expected ${this.length}`);
-    this.clear();
+    this.reset();
     for (let k = 0; k < this.chunks.length; k++) {
       const c = a.subarray(k * SPARSE_CHUNK, Math.min(this.length, (k + 1) * SPARSE_CHUNK));
       let n = 0;
@@ -235,7 +247,7 @@ export class SparseU32Map {
     }
   }
 
-  clear(): void {
+  reset(): void {
     this.chunks.fill(null);
     this.counts.fill(0);
     this.queued.fill(0);
