@@ -280,7 +280,13 @@ export class ConvModel implements DeviceModel {
     const shift = nowNs - s.savedAtNs;
     for (let i = 0; i < this.lineClosedAt.length; i++) if (this.lineClosedAt[i]! !== 0) this.lineClosedAt[i]! += shift;
     this.wpReady.fill(0);
+    // The buses start idle at the new clock: without this, a first command at exactly nowNs (the
+    // clock not moving, so submit() does not advance them) had their slot rings grow from time 0
+    // to nowNs (gigabytes at a clock of hours).
     this.lastNow = nowNs;
+    for (let c = 0; c < this.channelBw.length; c++) this.channelBw[c]!.advanceTo(nowNs);
+    this.pcieToHost.advanceTo(nowNs);
+    this.pcieFromHost.advanceTo(nowNs);
   }
 
   /** p2l as the inverse of l2p (a restore), checked against the saved lines' valid counts. */
