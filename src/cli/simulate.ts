@@ -285,7 +285,7 @@ export function formatReport(r: SimulationReport): string {
   const lines: string[] = [];
   let dev = `${d.preset ?? `(no preset)`} ${d.type} ${bytesText(d.capacity)}, ${d.lba_size} B LBA`;
   if (g) {
-    dev += `: ${g.luns} LUNs, ${g.lines} lines of ${g.pus} x ${bytesText(g.unitsPerBlock * 4096)} blocks, OP ${(g.effectiveOp * 100).toFixed(1)}%, maps ${(g.memoryBytes / 2 ** 20).toFixed(1)} MiB`;
+    dev += `: ${g.luns} LUNs, ${g.lines} lines of ${g.pus} x ${bytesText(g.unitsPerBlock * 4096)} blocks, OP ${(g.effectiveOp * 100).toFixed(1)}%, maps up to ${(g.memoryBytes / 2 ** 20).toFixed(1)} MiB`;
   }
   lines.push(dev);
   for (const p of r.precondition) {

@@ -36,7 +36,7 @@
 // - Planes: geometry only (a line has one block per plane); a LUN serves one operation at a time
 //   and erases all its planes' blocks of a line in one (multi-plane) erase.
 // - Writes smaller than 4 KiB are treated as whole-unit writes (no read-modify-write), as NVMeVirt.
-import { SparseU32Map } from './sparse-map.js';
+import { SparseU32Map, UNSET, type SparseU32Parts } from './sparse-map.js';
 import { BandwidthResource } from './bandwidth.js';
 import { nandTiming, setNandTiming, type NandTimingState } from './nand-timing.js';
 import {
@@ -49,7 +49,7 @@ import {
 } from './conv-params.js';
 import { ModelOp, type DeviceModel, type ModelState, type ModelCounters, type ModelOpCode, type TimingParams } from '../model.js';
 
-const UNMAPPED = 0xffffffff;
+const UNMAPPED = UNSET; // 0xffffffff
 const LINE_FREE = 0;
 const LINE_OPEN = 1;
 const LINE_FULL = 2;
@@ -134,8 +134,8 @@ export class ConvModel implements DeviceModel {
     const g = (this.geometry = convGeometry(this.p, capacityBytes));
     this.nlb = Math.floor(capacityBytes / lbaSize);
 
-    this.l2p = new SparseU32Map(g.logicalPages, UNMAPPED);
-    this.p2l = new SparseU32Map(g.physicalPages, UNMAPPED);
+    this.l2p = new SparseU32Map(g.logicalPages);
+    this.p2l = new SparseU32Map(g.physicalPages);
     this.lineValid = new Uint32Array(g.lines);
     this.lineState = new Uint8Array(g.lines);
     this.lineClosedAt = new Float64Array(g.lines);
@@ -176,17 +176,22 @@ export class ConvModel implements DeviceModel {
       case ModelOp.Read:
         this.hostRead += bytes;
         return Math.ceil(this.read(Math.floor(startByte / MAP_UNIT), Math.ceil(endByte / MAP_UNIT), bytes, now));
-      case ModelOp.Write:
+      case ModelOp.Write: {
         this.hostWritten += bytes;
-        return Math.ceil(this.write(Math.floor(startByte / MAP_UNIT), Math.ceil(endByte / MAP_UNIT), bytes, fua, now));
+        const done = this.write(Math.floor(startByte / MAP_UNIT), Math.ceil(endByte / MAP_UNIT), bytes, fua, now);
+        this.reclaimMaps();
+        return Math.ceil(done);
+      }
       case ModelOp.WriteZeroes:
         // Deallocating is how SSDs write zeroes: the units read back as zeroes without NAND.
         this.hostWritten += bytes;
         this.unmapRange(startByte, endByte);
+        this.reclaimMaps();
         return Math.ceil(now + this.p.firmware_trim_ns);
       case ModelOp.Trim:
         this.trimmed += bytes;
         this.unmapRange(startByte, endByte);
+        this.reclaimMaps();
         return Math.ceil(now + this.p.firmware_trim_ns);
       default:
         return Math.ceil(this.flush(now));
@@ -219,7 +224,12 @@ export class ConvModel implements DeviceModel {
   // Persistence: the FTL (maps, line states, free list, write points, wear, counters) survives a
   // clean restart. Timing state (LUN and bus reservations, write buffer drain) starts idle.
 
-  private static readonly STATE_MAPS = ['l2p', 'p2l'] as const;
+  /**
+   * Saved-state format. 1 (no stateVersion): l2p and p2l as dense Uint32Arrays. 2: l2p only, as
+   * SparseU32Parts under `l2p.chunks`, `l2p.data`, `l2p.index`, `l2p.value` (nothing for unwritten
+   * space); p2l is rebuilt from it and checked against the lines' valid counts.
+   */
+  private static readonly STATE_VERSION = 2;
   private static readonly STATE_ARRAYS = ['lineValid', 'lineState', 'lineClosedAt', 'eraseCount', 'freeQueue', 'wpLine', 'wpSlot', 'wpFill'] as const;
   private static readonly STATE_SCALARS = [
     'freeHead', 'freeCount', 'slotPu', 'slotEndsOneshot', 'hostWritten', 'hostRead', 'mediaUser', 'mediaGc', 'mediaRead', 'gcRuns', 'gcMoved',
@@ -234,32 +244,72 @@ export class ConvModel implements DeviceModel {
   exportState(): ModelState {
     const self = this as unknown as Record<string, unknown>;
     const arrays: ModelState['arrays'] = {};
-    for (const k of ConvModel.STATE_MAPS) arrays[k] = this[k].toDense(); // dense: the format saved so far
+    const l2p = this.l2p.toParts();
+    for (const part of ['chunks', 'data', 'index', 'value'] as const) arrays[`l2p.${part}`] = l2p[part];
     for (const k of ConvModel.STATE_ARRAYS) arrays[k] = this[k];
-    const scalars: ModelState['scalars'] = {};
+    const scalars: ModelState['scalars'] = { stateVersion: ConvModel.STATE_VERSION };
     for (const k of ConvModel.STATE_SCALARS) scalars[k] = self[k] as number | boolean;
     return { kind: 'conv', fingerprint: this.fingerprint(), savedAtNs: this.lastNow, arrays, scalars };
   }
 
   importState(s: ModelState, nowNs: number): void {
     if (s.kind !== 'conv' || s.fingerprint !== this.fingerprint()) throw new Error('the saved FTL state was made with other conv parameters or capacity');
-    for (const k of ConvModel.STATE_MAPS) {
-      const src = s.arrays[k];
-      if (!(src instanceof Uint32Array) || src.length !== this[k].length) throw new Error(`saved FTL state: ${k} has the wrong size`);
+    const version = s.scalars.stateVersion ?? 1;
+    if (version !== 1 && version !== ConvModel.STATE_VERSION) {
+      throw new Error(`the saved FTL state has format version ${String(version)}; this nvmf-emu reads versions 1 and ${ConvModel.STATE_VERSION}`);
+    }
+    if (version === 1) {
+      const src = s.arrays.l2p;
+      if (!(src instanceof Uint32Array) || src.length !== this.l2p.length) throw new Error('saved FTL state: l2p has the wrong size');
     }
     for (const k of ConvModel.STATE_ARRAYS) {
       const src = s.arrays[k];
       if (!src || src.length !== this[k].length) throw new Error(`saved FTL state: ${k} has the wrong size`);
       this[k].set(src as never);
     }
-    for (const k of ConvModel.STATE_MAPS) this[k].fromDense(s.arrays[k] as Uint32Array);
+    try {
+      if (version === 1) this.l2p.fromDense(s.arrays.l2p as Uint32Array);
+      else this.l2p.fromParts({ chunks: s.arrays['l2p.chunks'], data: s.arrays['l2p.data'], index: s.arrays['l2p.index'], value: s.arrays['l2p.value'] } as SparseU32Parts);
+    } catch (err) {
+      throw new Error(`saved FTL state: l2p is malformed (${(err as Error).message})`);
+    }
+    this.rebuildP2l();
     const self = this as unknown as Record<string, unknown>;
     for (const k of ConvModel.STATE_SCALARS) if (k in s.scalars) self[k] = s.scalars[k];
     // Line ages carry over (cost-benefit GC); the clock may differ after a reboot.
     const shift = nowNs - s.savedAtNs;
     for (let i = 0; i < this.lineClosedAt.length; i++) if (this.lineClosedAt[i]! !== 0) this.lineClosedAt[i]! += shift;
     this.wpReady.fill(0);
+    // The buses start idle at the new clock: without this, a first command at exactly nowNs (the
+    // clock not moving, so submit() does not advance them) had their slot rings grow from time 0
+    // to nowNs (gigabytes at a clock of hours).
     this.lastNow = nowNs;
+    for (let c = 0; c < this.channelBw.length; c++) this.channelBw[c]!.advanceTo(nowNs);
+    this.pcieToHost.advanceTo(nowNs);
+    this.pcieFromHost.advanceTo(nowNs);
+  }
+
+  /** p2l as the inverse of l2p (a restore), checked against the saved lines' valid counts. */
+  private rebuildP2l(): void {
+    const g = this.geometry;
+    const valid = new Uint32Array(g.lines);
+    let bad = '';
+    this.p2l.reset();
+    this.l2p.forEach((lpn, ppn) => {
+      if (bad) return;
+      if (ppn >= g.physicalPages || this.p2l.get(ppn) !== UNMAPPED) bad = `logical unit ${lpn} maps to ${ppn}, out of range or taken`;
+      else {
+        this.p2l.set(ppn, lpn);
+        valid[Math.floor(ppn / g.unitsPerLine)]!++;
+      }
+    });
+    for (let l = 0; !bad && l < g.lines; l++) if (valid[l] !== this.lineValid[l]) bad = `line ${l} has ${valid[l]} mapped units but a valid count of ${this.lineValid[l]}`;
+    if (bad) throw new Error(`saved FTL state is inconsistent: ${bad}`);
+  }
+
+  private reclaimMaps(): void {
+    this.l2p.reclaim();
+    this.p2l.reclaim();
   }
 
   timing(): TimingParams {
@@ -289,6 +339,7 @@ export class ConvModel implements DeviceModel {
 
   /** Physical unit a logical 4 KiB unit is mapped to, or -1 when unmapped (trimmed or never written). */
   lookup(lpn: number): number {
+    if (!(lpn >= 0 && lpn < this.geometry.logicalPages)) return -1;
     const ppn = this.l2p.get(lpn);
     return ppn === UNMAPPED ? -1 : ppn;
   }
@@ -314,7 +365,9 @@ export class ConvModel implements DeviceModel {
   }
 
   /**
-   * Check the FTL's invariants; throws an Error naming the first violation. O(capacity): for tests.
+   * Check the FTL's invariants; throws an Error naming the first violation. O(mapped space + lines):
+   * for tests.
+   * - each map chunk's count of set entries is right, and no emptied chunk outlives a command;
    * - every mapped logical unit's physical unit maps back to it, and vice versa (so no physical
    *   unit is mapped twice);
    * - each line's valid count equals the mapped units in it; free lines hold none;
@@ -326,23 +379,28 @@ export class ConvModel implements DeviceModel {
     const fail = (m: string): never => {
       throw new Error(`conv FTL invariant violated: ${m}`);
     };
+    for (const [name, map] of [['l2p', this.l2p], ['p2l', this.p2l]] as const) {
+      try {
+        map.check();
+      } catch (err) {
+        fail(`${name}: ${(err as Error).message}`);
+      }
+    }
     let mapped = 0;
-    for (let lpn = 0; lpn < g.logicalPages; lpn++) {
-      const ppn = this.l2p.get(lpn);
-      if (ppn === UNMAPPED) continue;
+    this.l2p.forEach((lpn, ppn) => {
       mapped++;
+      if (lpn >= g.logicalPages) fail(`lpn ${lpn} is mapped, beyond ${g.logicalPages}`);
       if (ppn >= g.physicalPages) fail(`lpn ${lpn} maps to ${ppn}, beyond ${g.physicalPages}`);
       if (this.p2l.get(ppn) !== lpn) fail(`lpn ${lpn} -> ppn ${ppn} -> lpn ${this.p2l.get(ppn)}`);
-    }
+    });
     const valid = new Uint32Array(g.lines);
     let live = 0;
-    for (let ppn = 0; ppn < g.physicalPages; ppn++) {
-      const lpn = this.p2l.get(ppn);
-      if (lpn === UNMAPPED) continue;
+    this.p2l.forEach((ppn, lpn) => {
       live++;
+      if (ppn >= g.physicalPages) fail(`ppn ${ppn} is mapped, beyond ${g.physicalPages}`);
       if (lpn >= g.logicalPages || this.l2p.get(lpn) !== ppn) fail(`ppn ${ppn} -> lpn ${lpn} -> ppn ${this.l2p.get(lpn)}`);
       valid[Math.floor(ppn / g.unitsPerLine)]!++;
-    }
+    });
     if (live !== mapped) fail(`${mapped} mapped logical units but ${live} live physical units`);
     const inQueue = new Uint8Array(g.lines);
     for (let i = 0; i < this.freeCount; i++) {
@@ -474,16 +532,15 @@ export class ConvModel implements DeviceModel {
   }
 
   private unmap(lpn: number): void {
-    const old = this.l2p.get(lpn);
+    const old = this.l2p.take(lpn);
     if (old === UNMAPPED) return;
-    this.p2l.set(old, UNMAPPED);
+    this.p2l.clear(old); // set: p2l is l2p's inverse
     this.lineValid[Math.floor(old / this.geometry.unitsPerLine)]!--;
-    this.l2p.set(lpn, UNMAPPED);
   }
 
   private map(lpn: number, ppn: number): void {
-    this.l2p.set(lpn, ppn);
-    this.p2l.set(ppn, lpn);
+    this.l2p.put(lpn, ppn);
+    this.p2l.put(ppn, lpn);
     this.lineValid[Math.floor(ppn / this.geometry.unitsPerLine)]!++;
   }
 

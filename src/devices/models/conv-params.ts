@@ -92,7 +92,7 @@ export interface ConvGeometry {
   bitsPerCell: number;
   /** Over-provisioning actually obtained after rounding to whole lines. */
   effectiveOp: number;
-  /** Bytes of model state (maps and per-line/per-block arrays). */
+  /** Bytes of model state with every unit mapped (maps and per-line/per-block arrays); the maps are sparse, so unwritten space costs nothing. */
   memoryBytes: number;
 }
 
