@@ -19,13 +19,13 @@
 // unreferenced dirty one is written to the file synchronously first (durable() still fdatasyncs
 // it). A chunk whose write-back is in flight cannot be written synchronously (the two writes
 // could land in either order): it moves to `limbo` and is written again from there once its
-// flight lands. The chunks of the command being served are never dropped. When nothing of ours
-// can go (other namespaces hold the budget, or it is smaller than one command), the data goes
+// flight lands. Another namespace short of memory takes cached chunks back the same way
+// (MemoryBudget.reclaim). When nothing can go (memory namespaces hold the budget), the data goes
 // straight through an uncharged buffer to the file, so a write is never refused for memory. A
 // dropped chunk's memory is never reused: views of it handed out for reads stay valid.
 import { closeSync, fdatasync, fstatSync, ftruncateSync, openSync, readSync, write, writeSync } from 'node:fs';
 import { ChunkedStore, DEFAULT_CHUNK_SIZE } from './chunked-store.js';
-import { UNLIMITED, type MemoryBudget } from './memory-budget.js';
+import { UNLIMITED, type MemoryBudget, type Reclaimer } from './memory-budget.js';
 
 const PARALLEL_WRITES = 4;
 /** CLOCK steps spent looking for a clean chunk before an unreferenced dirty one is written out. */
@@ -47,7 +47,7 @@ interface Cached {
   slot: number;
 }
 
-export class FileStore extends ChunkedStore {
+export class FileStore extends ChunkedStore implements Reclaimer {
   /** Cached chunks; null = known to hold only zeroes (never allocated). */
   private readonly chunks = new Map<number, Cached | null>();
   /** chunk index -> newest generation written to it and not yet in the file. */
@@ -66,9 +66,6 @@ export class FileStore extends ChunkedStore {
    * their write-back was in flight, or written with no room in the budget while one was.
    */
   private readonly limbo = new Map<number, Buffer>();
-  /** Chunks of the write being done: not to be dropped to make room for each other. */
-  private pinFirst = -1;
-  private pinLast = -1;
   /** CLOCK ring of cached chunks (budget limited only); free slots are reused. */
   private readonly ring: (Cached | null)[] = [];
   private readonly freeSlots: number[] = [];
@@ -90,6 +87,12 @@ export class FileStore extends ChunkedStore {
       throw new Error(`${path} holds ${size} bytes, more than the namespace capacity (${capacity}): refusing to hide data`);
     }
     if (size < capacity) ftruncateSync(this.fd, capacity); // sparse on every file system that matters
+    budget.register(this);
+  }
+
+  /** Give one cached chunk back to the budget (another namespace needs the memory). */
+  reclaimOne(): boolean {
+    return this.evictOne();
   }
 
   get allocatedBytes(): number {
@@ -137,10 +140,11 @@ export class FileStore extends ChunkedStore {
     return buf;
   }
 
-  /** A file store takes every write (see the top of the file); the range is pinned for it. */
-  protected canWrite(first: number, last: number): boolean {
-    this.pinFirst = first;
-    this.pinLast = last;
+  /**
+   * A file store takes every write (see the top of the file). Nothing is loaded ahead: the write
+   * fills and marks each chunk before the next is fetched, so making room for the next may drop it.
+   */
+  protected canWrite(): boolean {
     return true;
   }
 
@@ -162,7 +166,7 @@ export class FileStore extends ChunkedStore {
 
   /** Cache `buf` as chunk idx if the budget takes it (dropping others if need be). */
   private cache(idx: number, buf: Buffer): boolean {
-    while (!this.budget.charge(this.chunkSize)) if (!this.evictOne()) return false;
+    while (!this.budget.charge(this.chunkSize)) if (!this.evictOne() && !this.budget.reclaim(this.chunkSize, this)) return false;
     const c: Cached = { idx, buf, ref: false, slot: -1 };
     if (this.budget.limit > 0) {
       // A new chunk starts unreferenced: touched once (a scan) it is among the first to go.
@@ -193,7 +197,7 @@ export class FileStore extends ChunkedStore {
       if (dirtyVictim !== null && step >= search) break;
       const c = ring[this.hand];
       this.hand = this.hand + 1 === n ? 0 : this.hand + 1;
-      if (c === null || c === undefined || (c.idx >= this.pinFirst && c.idx <= this.pinLast)) continue;
+      if (c === null || c === undefined) continue;
       if (c.ref) {
         c.ref = false;
         continue;
@@ -288,13 +292,22 @@ export class FileStore extends ChunkedStore {
     });
   }
 
-  /** Write back and sync everything, then close the file. */
+  /** Write back and sync everything, then close the file and give the cache's memory back. */
   async close(): Promise<void> {
     try {
       await this.durable();
     } finally {
+      this.budget.unregister(this);
       if (this.fd >= 0) closeSync(this.fd);
       this.fd = -1;
+      // A namespace removed while the daemon runs must not keep its share of the budget.
+      this.budget.release(this.allocated);
+      this.allocated = 0;
+      this.chunks.clear();
+      this.limbo.clear();
+      this.ring.length = 0;
+      this.freeSlots.length = 0;
+      this.hand = 0;
     }
   }
 

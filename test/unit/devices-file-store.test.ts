@@ -165,11 +165,14 @@ describe('FileStore', () => {
     }
     expect(peak).toBeLessThanOrEqual(N * CS);
     expect(s.allocatedBytes).toBeLessThanOrEqual(N * CS);
-    // Dirty chunks dropped to make room went to the file on the way out: all but the last
-    // N (still cached, maybe dirty) are there already, with no durable() or close.
+    // Dirty chunks dropped to make room went to the file on the way out: with no durable() or
+    // close, all are there but the N still cached and the few whose write-back is in flight.
     const file = readFileSync(path);
-    for (let i = 0; i < 9 * N; i++) expect(file.subarray(i * CS, (i + 1) * CS).equals(pattern(CS, i + 1)), `file chunk ${i}`).toBe(true);
+    let onFile = 0;
+    for (let i = 0; i < 10 * N; i++) if (file.subarray(i * CS, (i + 1) * CS).equals(pattern(CS, i + 1))) onFile++;
+    expect(onFile).toBeGreaterThanOrEqual(10 * N - N - 4);
     await s.close();
+    expect(budget.used).toBe(0); // the cache's memory back (a namespace removed while running)
     const r = new FileStore(path, 10 * N * CS, CS);
     for (let i = 0; i < 10 * N; i++) expect(r.read(i * CS, CS).equals(pattern(CS, i + 1)), `reopened chunk ${i}`).toBe(true);
     await r.close();
@@ -240,5 +243,28 @@ describe('FileStore', () => {
     expect(m.write(2 * CS, pattern(10, 2))).toBe(false);
     expect(m.canStore(2 * CS, 10)).toBe(false);
     expect(budget.used).toBe(2 * CS);
+  });
+
+  it('a file cache gives the shared budget back to a memory namespace or another file, and all of it at close', async () => {
+    const { SparseMemoryStore } = await import('../../src/devices/sparse-memory-store.js');
+    const budget = new MemoryBudget(4 * CS);
+    const a = new FileStore(tmpFile(), 16 * CS, CS, budget);
+    for (let i = 0; i < 8; i++) a.write(i * CS, pattern(CS, i));
+    expect(a.allocatedBytes).toBe(4 * CS); // the whole budget
+    const m = new SparseMemoryStore(16 * CS, CS, budget);
+    expect(m.write(0, pattern(2 * CS, 50))).toBe(true); // a's cache made room
+    expect(a.allocatedBytes).toBe(2 * CS);
+    const b = new FileStore(tmpFile(), 16 * CS, CS, budget);
+    b.write(0, pattern(CS, 60));
+    expect(b.allocatedBytes).toBe(CS); // cached, at a's expense
+    expect(budget.used).toBe(4 * CS);
+    expect(m.write(4 * CS, pattern(CS, 51))).toBe(true); // from a's cache
+    expect(m.write(8 * CS, pattern(CS, 52))).toBe(true); // from b's
+    expect(m.write(12 * CS, pattern(CS, 53))).toBe(false); // only memory data left: nothing to take back
+    for (let i = 0; i < 8; i++) expect(a.read(i * CS, CS).equals(pattern(CS, i)), `a chunk ${i}`).toBe(true);
+    await a.close();
+    await b.close();
+    expect(budget.used).toBe(4 * CS); // m's chunks
+    expect(a.allocatedBytes + b.allocatedBytes).toBe(0);
   });
 });
