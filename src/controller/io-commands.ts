@@ -49,11 +49,11 @@ export function executeIo(ctrl: Controller, req: NvmeRequest, ns: Namespace | un
       const slba = sqe.readUInt32LE(SqeOff.cdw10) + sqe.readUInt32LE(SqeOff.cdw11) * TWO32;
       const nlb = (sqe.readUInt32LE(SqeOff.cdw12) & 0xffff) + 1;
       if (slba + nlb > ns.nlb) return Status.LbaOutOfRange;
-      if (ns.zones === null) return ns.faults !== null ? rwWithFaults(ns, ns.faults, req, slba, nlb, rw) : rw(ns, req, slba, nlb);
-      // Zoned: whatever can still refuse a write (the memory budget, an injected fault) is decided
-      // before the zone check moves the write pointer, so a failed write leaves it where it was.
-      if (req.opcode === NvmOpcode.Write && req.data !== null && !ns.device.canWrite(slba * ns.lbaSize, nlb << ns.lbaShift)) return Status.CapacityExceeded;
-      return ns.faults !== null ? rwWithFaults(ns, ns.faults, req, slba, nlb, zonedRw) : zonedRw(ns, req, slba, nlb);
+      if (ns.zones === null) return ns.faults !== null ? withFaults(ns, ns.faults, req, slba, nlb, rw) : rw(ns, req, slba, nlb);
+      if (ns.faults === null) return zonedRw(ns, req, slba, nlb);
+      // An injected fault only hits a command that could otherwise be done (zone state, memory).
+      const st = zonedCheck(ns, req, slba, nlb);
+      return st !== Status.Success ? st : withFaults(ns, ns.faults, req, slba, nlb, zonedRw);
     }
     case NvmOpcode.ZoneMgmtSend:
     case NvmOpcode.ZoneMgmtReceive:
@@ -70,11 +70,17 @@ export function executeIo(ctrl: Controller, req: NvmeRequest, ns: Namespace | un
   }
 }
 
-type RwFn = (ns: Namespace, req: NvmeRequest, slba: number, nlb: number) => number;
+export type RwFn = (ns: Namespace, req: NvmeRequest, slba: number, nlb: number) => number;
 
-/** A command on a namespace with injected faults (src/devices/fault-injector.ts); `run` does the command. */
-function rwWithFaults(ns: Namespace, faults: FaultInjector, req: NvmeRequest, slba: number, nlb: number, run: RwFn): number {
-  const write = req.opcode === NvmOpcode.Write || req.opcode === NvmOpcode.WriteZeroes;
+/**
+ * A command on [slba, slba+nlb) of a namespace with injected faults (src/devices/fault-injector.ts);
+ * `run` does the command. A failed write leaves a zoned namespace's write pointer where it was:
+ * `run` moves it and is not called. (A ZNS drive may instead take the zone read-only or offline
+ * after a program failure; an unchanged pointer is the simplest behaviour the spec allows, and
+ * the host may retry at it.)
+ */
+export function withFaults(ns: Namespace, faults: FaultInjector, req: NvmeRequest, slba: number, nlb: number, run: RwFn): number {
+  const write = req.opcode === NvmOpcode.Write || req.opcode === NvmOpcode.WriteZeroes || req.opcode === NvmOpcode.ZoneAppend;
   const hit = faults.match(write, slba, nlb);
   if (faults.size === 0) ns.faults = null; // the last one was used up: back to the plain path
   if (hit === null) return run(ns, req, slba, nlb);
@@ -96,10 +102,26 @@ function rwWithFaults(ns: Namespace, faults: FaultInjector, req: NvmeRequest, sl
   }
 }
 
-/** A zoned namespace's read or write: the zone checks (a write moves the write pointer), then rw. */
+/**
+ * Can a zoned namespace's read or write be done now? The zone checks, then memory for a Write; no
+ * change to any zone. Whatever can refuse a write is decided before its write pointer moves.
+ */
+function zonedCheck(ns: Namespace, req: NvmeRequest, slba: number, nlb: number): number {
+  const bytes = nlb << ns.lbaShift;
+  const zs = zoneCheck(ns.zones!, req, slba, nlb, bytes);
+  if (zs !== Status.Success) return zs;
+  return req.opcode === NvmOpcode.Write && !ns.device.canWrite(slba * ns.lbaSize, bytes) ? Status.CapacityExceeded : Status.Success;
+}
+
+/** A zoned namespace's read or write: the checks, the write pointer moved for a write, then rw (which cannot fail now). */
 function zonedRw(ns: Namespace, req: NvmeRequest, slba: number, nlb: number): number {
-  const zs = zoneCheck(ns.zones!, req, slba, nlb, nlb << ns.lbaShift);
-  return zs !== Status.Success ? zs : rw(ns, req, slba, nlb);
+  const st = zonedCheck(ns, req, slba, nlb);
+  if (st !== Status.Success) return st;
+  if (req.opcode === NvmOpcode.Write || req.opcode === NvmOpcode.WriteZeroes) {
+    const zs = ns.zones!.write(slba, nlb);
+    if (zs !== Status.Success) return zs;
+  }
+  return rw(ns, req, slba, nlb);
 }
 
 function rw(ns: Namespace, req: NvmeRequest, slba: number, nlb: number): number {

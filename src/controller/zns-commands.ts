@@ -11,7 +11,7 @@ import { NvmOpcode } from '../protocol/constants.js';
 import { SqeOff } from '../protocol/sqe.js';
 import { Status } from '../protocol/status.js';
 import { decodeZoneMgmtRecv, decodeZoneMgmtSend, ZoneSendAction } from '../protocol/zns.js';
-import { finish, Join } from './io-commands.js';
+import { finish, Join, withFaults } from './io-commands.js';
 import type { Namespace } from './namespace.js';
 import { ASYNC, sendData, type NvmeRequest } from './request.js';
 
@@ -20,16 +20,16 @@ const CDW12_FUA = 1 << 30;
 
 /**
  * Zone checks of an NVM read or write on a zoned namespace, before any data moves (the range is
- * already known to be inside the namespace). A write that passes has advanced its zone's write
- * pointer, so the caller must then store the data: the data length is checked here first.
+ * already known to be inside the namespace). Nothing changes: a write that passes may still be
+ * refused (memory, an injected fault) before the caller moves the write pointer (zones.write).
  */
 export function zoneCheck(zones: ZoneManager, req: NvmeRequest, slba: number, nlb: number, bytes: number): number {
   switch (req.opcode) {
     case NvmOpcode.Write:
       if (req.dataLength !== bytes || req.data === null) return Status.DataSglLengthInvalid;
-      return zones.write(slba, nlb);
+      return zones.checkWrite(slba, nlb);
     case NvmOpcode.WriteZeroes:
-      return zones.write(slba, nlb);
+      return zones.checkWrite(slba, nlb);
     default: // Read, Compare, Verify
       return zones.checkRead(slba, nlb);
   }
@@ -51,20 +51,38 @@ export function executeZns(ns: Namespace, zones: ZoneManager, req: NvmeRequest):
 function zoneAppend(ns: Namespace, zones: ZoneManager, req: NvmeRequest): number {
   const sqe = req.sqe;
   const zslba = sqe.readUInt32LE(SqeOff.cdw10) + sqe.readUInt32LE(SqeOff.cdw11) * TWO32;
-  const cdw12 = sqe.readUInt32LE(SqeOff.cdw12);
-  const nlb = (cdw12 & 0xffff) + 1;
+  const nlb = (sqe.readUInt32LE(SqeOff.cdw12) & 0xffff) + 1;
   if (zslba >= ns.nlb) return Status.LbaOutOfRange;
+  if (ns.faults === null) return appendNow(ns, req, zslba, nlb);
+  // Injected faults hit the blocks the append would get, once it could otherwise be done.
+  const st = appendCheck(ns, zones, req, zslba, nlb);
+  if (st !== Status.Success) return st;
+  return withFaults(ns, ns.faults, req, zones.wp(zones.zoneOf(zslba)), nlb, (n, r) => appendNow(n, r, zslba, nlb));
+}
+
+/**
+ * Can the append be done now (zone state, data length, memory)? Nothing changes: a refused
+ * append neither moves the write pointer nor is acknowledged.
+ */
+function appendCheck(ns: Namespace, zones: ZoneManager, req: NvmeRequest, zslba: number, nlb: number): number {
   const bytes = nlb << ns.lbaShift;
   if (req.dataLength !== bytes || req.data === null) return Status.DataSglLengthInvalid;
-  // Memory first: a refused append must neither move the write pointer nor be acknowledged. (A
-  // full zone is left to append() to report.)
-  const z = zones.zoneOf(zslba);
-  const wp = zones.wp(z);
-  if (wp < zones.zslba(z) + zones.zoneCapacity && !ns.device.canWrite(wp * ns.lbaSize, bytes)) return Status.CapacityExceeded;
-  const st = zones.append(zslba, nlb);
+  const st = zones.checkAppend(zslba, nlb);
   if (st !== Status.Success) return st;
+  return ns.device.canWrite(zones.wp(zones.zoneOf(zslba)) * ns.lbaSize, bytes) ? Status.Success : Status.CapacityExceeded;
+}
+
+/** The append: checks, the write pointer moved, the data stored (cannot fail once checked). */
+function appendNow(ns: Namespace, req: NvmeRequest, zslba: number, nlb: number): number {
+  const zones = ns.zones!;
+  const st = appendCheck(ns, zones, req, zslba, nlb);
+  if (st !== Status.Success) return st;
+  const bytes = nlb << ns.lbaShift;
+  const cdw12 = req.sqe.readUInt32LE(SqeOff.cdw12);
+  const zs = zones.append(zslba, nlb);
+  if (zs !== Status.Success) return zs;
   const lba = zones.appendedLba;
-  ns.device.write(lba * ns.lbaSize, req.data, 0, bytes);
+  ns.device.write(lba * ns.lbaSize, req.data!, 0, bytes);
   // The assigned LBA: CQE dwords 0 and 1.
   req.result0 = lba % TWO32;
   req.result1 = Math.floor(lba / TWO32);

@@ -9,9 +9,9 @@ export interface BlockDevice {
   /** Bytes of backing memory in use (reported as NUSE). */
   readonly allocatedBytes: number;
   readv(offset: number, length: number, out: Buffer[]): void;
-  /** False when the daemon's memory budget cannot take the data: nothing was written (Capacity Exceeded). */
+  /** False when the daemon's memory budget cannot take the data: nothing was written (Capacity Exceeded). Never for a file-backed device. */
   write(offset: number, src: Uint8Array, srcOff?: number, length?: number): boolean;
-  /** Would a write of [offset, offset+length) be taken now (the memory budget)? Nothing changes. */
+  /** Would a write of [offset, offset+length) be taken now (the memory budget)? No data changes (file caches may give memory back). */
   canWrite(offset: number, length: number): boolean;
   zero(offset: number, length: number): void;
   equals(offset: number, data: Uint8Array): boolean;

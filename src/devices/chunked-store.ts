@@ -20,7 +20,7 @@ export abstract class ChunkedStore {
 
   /** The chunk's bytes to read, or null when it holds only zeroes. */
   protected abstract readChunk(idx: number): Buffer | null;
-  /** The chunk to write into (allocated if need be), or null when the memory budget is spent. */
+  /** The chunk to write into (allocated if need be), or null when the memory budget is spent (memory store only). */
   protected abstract writeChunk(idx: number): Buffer | null;
   /** Can every chunk of [offset, offset + length) be written? (Checked before any byte moves.) */
   protected abstract canWrite(first: number, last: number): boolean;

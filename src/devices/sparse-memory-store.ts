@@ -20,7 +20,9 @@ export class SparseMemoryStore extends ChunkedStore {
     if (this.budget.limit === 0) return true;
     let missing = 0;
     for (let i = first; i <= last; i++) if (!this.chunks.has(i)) missing++;
-    return this.budget.used + missing * this.chunkSize <= this.budget.limit;
+    const need = missing * this.chunkSize;
+    // File caches give memory back; data held here cannot go anywhere.
+    return this.budget.used + need <= this.budget.limit || this.budget.reclaim(need);
   }
 
   protected writeChunk(idx: number): Buffer {

@@ -1,12 +1,18 @@
 // The file-backed store: reads and writes through a memory cache, write-back behind commands, and
 // durable() (what Flush and FUA wait for) meaning "everything acknowledged so far is in the file".
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { fdatasync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FileStore } from '../../src/devices/file-store.js';
 import { MemoryBudget } from '../../src/devices/memory-budget.js';
 import { pattern } from '../helpers/pattern.js';
+
+// fdatasync counted (and still done), to see durable() sync data that eviction wrote back.
+vi.mock('node:fs', async (importOriginal) => {
+  const fs = await importOriginal<typeof import('node:fs')>();
+  return { ...fs, fdatasync: vi.fn(fs.fdatasync) };
+});
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -139,5 +145,126 @@ describe('FileStore', () => {
     expect(out[0]!.equals(pattern(CS, 1))).toBe(true);
     expect(s.read(0, CS).equals(pattern(CS, 2))).toBe(true);
     await s.close();
+  });
+
+  it('budget of N chunks, 10N chunks written and read: charged memory never over the budget, all data right, on the file before any durable()', async () => {
+    const path = tmpFile();
+    const N = 6;
+    const budget = new MemoryBudget(N * CS);
+    const s = new FileStore(path, 10 * N * CS, CS, budget);
+    let peak = 0;
+    for (let i = 0; i < 10 * N; i++) {
+      expect(s.write(i * CS, pattern(CS, i + 1))).toBe(true);
+      peak = Math.max(peak, budget.used);
+    }
+    for (let i = 0; i < 10 * N; i++) {
+      const out: Buffer[] = [];
+      s.readv(i * CS, CS, out);
+      expect(Buffer.concat(out).equals(pattern(CS, i + 1)), `chunk ${i}`).toBe(true);
+      peak = Math.max(peak, budget.used);
+    }
+    expect(peak).toBeLessThanOrEqual(N * CS);
+    expect(s.allocatedBytes).toBeLessThanOrEqual(N * CS);
+    // Dirty chunks dropped to make room went to the file on the way out: with no durable() or
+    // close, all are there but the N still cached and the few whose write-back is in flight.
+    const file = readFileSync(path);
+    let onFile = 0;
+    for (let i = 0; i < 10 * N; i++) if (file.subarray(i * CS, (i + 1) * CS).equals(pattern(CS, i + 1))) onFile++;
+    expect(onFile).toBeGreaterThanOrEqual(10 * N - N - 4);
+    await s.close();
+    expect(budget.used).toBe(0); // the cache's memory back (a namespace removed while running)
+    const r = new FileStore(path, 10 * N * CS, CS);
+    for (let i = 0; i < 10 * N; i++) expect(r.read(i * CS, CS).equals(pattern(CS, i + 1)), `reopened chunk ${i}`).toBe(true);
+    await r.close();
+  });
+
+  it('durable() after a dirty chunk was written back by eviction still syncs the file', async () => {
+    const path = tmpFile();
+    const budget = new MemoryBudget(2 * CS);
+    const s = new FileStore(path, 8 * CS, CS, budget);
+    await s.durable();
+    const sync = vi.mocked(fdatasync);
+    sync.mockClear();
+    for (let i = 0; i < 8; i++) s.write(i * CS, pattern(CS, 20 + i)); // all but ~2 evicted dirty, synchronously
+    expect(s.evictions).toBeGreaterThanOrEqual(6);
+    const before = sync.mock.calls.length;
+    await s.durable();
+    expect(sync.mock.calls.length).toBeGreaterThan(before);
+    const file = readFileSync(path);
+    for (let i = 0; i < 8; i++) expect(file.subarray(i * CS, (i + 1) * CS).equals(pattern(CS, 20 + i))).toBe(true);
+    await s.close();
+  });
+
+  it('a chunk in use stays cached (CLOCK) while chunks used once are dropped', async () => {
+    const path = tmpFile();
+    const budget = new MemoryBudget(8 * CS);
+    const s = new FileStore(path, 64 * CS, CS, budget);
+    s.write(0, pattern(CS, 1));
+    await s.durable(); // chunk 0 clean: the cheapest to drop, were recency ignored
+    for (let i = 1; i < 64; i++) {
+      s.write(i * CS, pattern(CS, 100 + i));
+      const loads = s.loads;
+      expect(s.read(0, 16).equals(pattern(CS, 1).subarray(0, 16))).toBe(true);
+      expect(s.loads, `chunk 0 read again from the file after chunk ${i}`).toBe(loads);
+    }
+    expect(s.evictions).toBeGreaterThan(50);
+    await s.close();
+  });
+
+  it('writes go through to the file when other namespaces hold the whole budget, or it is smaller than one write', async () => {
+    const path = tmpFile();
+    const budget = new MemoryBudget(4 * CS);
+    expect(budget.charge(4 * CS)).toBe(true); // another namespace's data
+    const s = new FileStore(path, 16 * CS, CS, budget);
+    expect(s.write(CS / 2, pattern(3 * CS, 1))).toBe(true); // across 4 chunks, none cacheable
+    s.zero(CS, CS / 4); // partial zero of an uncached chunk
+    expect(budget.used).toBe(4 * CS);
+    expect(s.allocatedBytes).toBe(0);
+    const want = Buffer.from(pattern(3 * CS, 1));
+    want.fill(0, CS / 2, CS / 2 + CS / 4);
+    expect(s.read(CS / 2, 3 * CS).equals(want)).toBe(true);
+    expect(readFileSync(path).subarray(CS / 2, CS / 2 + 3 * CS).equals(want)).toBe(true);
+    budget.release(3 * CS); // one chunk of room: less than the next write needs
+    expect(s.write(CS + 10, pattern(2 * CS, 2))).toBe(true);
+    expect(budget.used).toBeLessThanOrEqual(4 * CS);
+    want.set(pattern(2 * CS, 2), CS + 10 - CS / 2);
+    expect(s.read(CS / 2, 3 * CS).equals(want)).toBe(true);
+    await s.close();
+    const r = new FileStore(path, 16 * CS, CS);
+    expect(r.read(CS / 2, 3 * CS).equals(want)).toBe(true);
+    await r.close();
+  });
+
+  it('memory-backed namespaces still refuse writes over the budget (nowhere to put the data)', async () => {
+    const { SparseMemoryStore } = await import('../../src/devices/sparse-memory-store.js');
+    const budget = new MemoryBudget(2 * CS);
+    const m = new SparseMemoryStore(16 * CS, CS, budget);
+    expect(m.write(0, pattern(2 * CS, 1))).toBe(true);
+    expect(m.write(2 * CS, pattern(10, 2))).toBe(false);
+    expect(m.canStore(2 * CS, 10)).toBe(false);
+    expect(budget.used).toBe(2 * CS);
+  });
+
+  it('a file cache gives the shared budget back to a memory namespace or another file, and all of it at close', async () => {
+    const { SparseMemoryStore } = await import('../../src/devices/sparse-memory-store.js');
+    const budget = new MemoryBudget(4 * CS);
+    const a = new FileStore(tmpFile(), 16 * CS, CS, budget);
+    for (let i = 0; i < 8; i++) a.write(i * CS, pattern(CS, i));
+    expect(a.allocatedBytes).toBe(4 * CS); // the whole budget
+    const m = new SparseMemoryStore(16 * CS, CS, budget);
+    expect(m.write(0, pattern(2 * CS, 50))).toBe(true); // a's cache made room
+    expect(a.allocatedBytes).toBe(2 * CS);
+    const b = new FileStore(tmpFile(), 16 * CS, CS, budget);
+    b.write(0, pattern(CS, 60));
+    expect(b.allocatedBytes).toBe(CS); // cached, at a's expense
+    expect(budget.used).toBe(4 * CS);
+    expect(m.write(4 * CS, pattern(CS, 51))).toBe(true); // from a's cache
+    expect(m.write(8 * CS, pattern(CS, 52))).toBe(true); // from b's
+    expect(m.write(12 * CS, pattern(CS, 53))).toBe(false); // only memory data left: nothing to take back
+    for (let i = 0; i < 8; i++) expect(a.read(i * CS, CS).equals(pattern(CS, i)), `a chunk ${i}`).toBe(true);
+    await a.close();
+    await b.close();
+    expect(budget.used).toBe(4 * CS); // m's chunks
+    expect(a.allocatedBytes + b.allocatedBytes).toBe(0);
   });
 });

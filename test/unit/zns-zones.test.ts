@@ -195,6 +195,68 @@ describe('write pointer rules', () => {
   });
 });
 
+describe('checkWrite / checkAppend: the status write / append would give, nothing changed', () => {
+  // Zone 1 in every state, under no limits, and under open/active limits already spent by
+  // explicitly opened zones (nothing to close) or by implicitly opened ones (one can be closed).
+  const setups: [string, () => ZoneManager][] = [];
+  for (const st of STATES) {
+    setups.push([`${st}, no limits`, () => inState(st)]);
+    setups.push([
+      `${st}, limits spent by explicit opens`,
+      () => {
+        const m = inState(st, mgr({ maxOpen: 2, maxActive: 3 }));
+        for (const z of [4, 5]) m.send(ZoneSendAction.Open, z * ZS, false);
+        return m;
+      },
+    ]);
+    setups.push([
+      `${st}, active limit spent`,
+      () => {
+        const m = inState(st, mgr({ maxOpen: 3, maxActive: 2 }));
+        for (const z of [4, 5]) m.send(ZoneSendAction.Open, z * ZS, false);
+        return m;
+      },
+    ]);
+    setups.push([
+      `${st}, limits spent by implicit opens`,
+      () => {
+        const m = inState(st, mgr({ maxOpen: 2, maxActive: 4 }));
+        for (const z of [4, 5, 6]) m.write(z * ZS, 1);
+        return m;
+      },
+    ]);
+  }
+  const writes: [number, number][] = [[ZS, 1], [ZS + 4, 2], [ZS + 5, 1], [ZS, ZCAP], [ZS, ZCAP + 1], [ZS + 4, ZCAP - 4], [ZS + 4, ZCAP - 3]];
+  const appends: [number, number][] = [[ZS, 1], [ZS, 16], [ZS, 17], [ZS + 1, 1]];
+
+  const seen = new Set<string>();
+  it.each(setups)('%s', (_label, make) => {
+    for (const [slba, nlb] of writes) {
+      const m = make();
+      const before = JSON.stringify(m.list());
+      const checked = m.checkWrite(slba, nlb);
+      seen.add(statusName(checked));
+      expect(JSON.stringify(m.list())).toBe(before);
+      is(m.write(slba, nlb), checked);
+      if (checked !== Status.Success) expect(JSON.stringify(m.list())).toBe(before);
+    }
+    for (const [zslba, nlb] of appends) {
+      const m = make();
+      const before = JSON.stringify(m.list());
+      const wp = m.wp(1);
+      const checked = m.checkAppend(zslba, nlb);
+      expect(JSON.stringify(m.list())).toBe(before);
+      is(m.append(zslba, nlb), checked);
+      if (checked === Status.Success) expect(m.appendedLba).toBe(wp);
+      else expect(JSON.stringify(m.list())).toBe(before);
+    }
+  });
+
+  it('the cases above cover every refusal a write can get', () => {
+    for (const st of [Status.ZoneInvalidWrite, Status.ZoneBoundaryError, Status.ZoneIsFull, Status.ZoneIsReadOnly, Status.ZoneIsOffline, Status.TooManyOpenZones, Status.TooManyActiveZones, Status.Success]) expect(seen).toContain(statusName(st));
+  });
+});
+
 describe('open and active limits', () => {
   it('implicitly opened zones are closed (least recently opened first) to make room for writes', () => {
     const m = mgr({ maxOpen: 2, maxActive: 4 });

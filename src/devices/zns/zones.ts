@@ -207,29 +207,43 @@ export class ZoneManager {
    * within its capacity; opens the zone implicitly and advances the write pointer. Returns a status.
    */
   write(slba: number, nlb: number): number {
+    const s = this.checkWrite(slba, nlb);
+    if (s === Status.Success) this.advance(this.zoneOf(slba), nlb);
+    return s;
+  }
+
+  /**
+   * What write() would return, changing nothing (a failure counts as a zone error): callers that
+   * may still refuse the write (memory, an injected fault) check this, then write().
+   */
+  checkWrite(slba: number, nlb: number): number {
     const z = this.zoneOf(slba);
     let s = this.writableStatus(z);
     if (s === Status.Success && slba !== this.wps[z]) s = Status.ZoneInvalidWrite;
-    if (s === Status.Success) s = this.advance(z, nlb);
+    if (s === Status.Success) s = this.canAdvance(z, nlb);
     if (s !== Status.Success) this.c.zoneErrors++;
     return s;
   }
 
   /** Zone Append of nlb blocks to the zone starting at zslba; on success appendedLba holds the assigned LBA. */
   append(zslba: number, nlb: number): number {
+    const s = this.checkAppend(zslba, nlb);
+    if (s !== Status.Success) return s;
+    const z = this.zoneOf(zslba);
+    this.appendedLba = this.wps[z]!;
+    this.advance(z, nlb);
+    this.c.appends++;
+    this.c.appendedBlocks += nlb;
+    return s;
+  }
+
+  /** What append() would return, changing nothing; on success the LBA it would assign is wp(zoneOf(zslba)). */
+  checkAppend(zslba: number, nlb: number): number {
     const z = this.zoneOf(zslba);
     let s = this.writableStatus(z);
     if (s === Status.Success && zslba !== this.zslba(z)) s = Status.InvalidField;
     if (s === Status.Success && nlb > this.appendLimit) s = Status.InvalidField;
-    if (s === Status.Success) {
-      const lba = this.wps[z]!;
-      s = this.advance(z, nlb);
-      if (s === Status.Success) {
-        this.appendedLba = lba;
-        this.c.appends++;
-        this.c.appendedBlocks += nlb;
-      }
-    }
+    if (s === Status.Success) s = this.canAdvance(z, nlb);
     if (s !== Status.Success) this.c.zoneErrors++;
     return s;
   }
@@ -245,6 +259,18 @@ export class ZoneManager {
       default:
         return Status.Success;
     }
+  }
+
+  /** Would advance(z, nlb) succeed? The same checks, nothing changed. */
+  private canAdvance(z: number, nlb: number): number {
+    if (this.wps[z]! + nlb > this.zslba(z) + this.zoneCapacity) return Status.ZoneBoundaryError;
+    const s = this.st[z]!;
+    if (s !== ZoneState.Empty && s !== ZoneState.Closed) return Status.Success;
+    // acquire()'s refusals: no active resource for an empty zone; no open one and no implicitly
+    // opened zone to close for it.
+    if (s === ZoneState.Empty && this.maxActive > 0 && this.active >= this.maxActive) return Status.TooManyActiveZones;
+    if (this.maxOpen > 0 && this.open >= this.maxOpen && this.implicit.size === 0) return Status.TooManyOpenZones;
+    return Status.Success;
   }
 
   /** Write nlb blocks at z's write pointer: boundary check, implicit open, advance, full. */
