@@ -411,6 +411,11 @@ const LEAVES = {
   latencyList,
   noReferrals: ((v) =>
     !Array.isArray(v) ? bad('must be array') : v.length ? bad('referrals are not supported (must be empty)') : ok(v)) as Leaf<unknown>,
+  // Asked for by name so the refusal can say why (and what to do) rather than "unknown key".
+  noConventionalZones: ((v) =>
+    v === 0 || v === '0'
+      ? ok(0)
+      : bad('conventional zones are not offered: NVMe ZNS defines only sequential-write-required zones and Linux rejects any other zone type; put an nvm or conv namespace in the same subsystem instead (README, Zoned namespaces)')) as Leaf<unknown>,
 } satisfies Record<string, Leaf<unknown>>;
 type LeafName = keyof typeof LEAVES;
 
@@ -497,6 +502,7 @@ const EMULATION_TYPE_KEYS: Record<EmulationType, Record<string, Schema>> = {
     zone_append_size_limit: leaf('sizeOrZero'),
     zone_descriptor_extension_size: int(0, 255 * 64),
     zone_dies: int(1, 65536),
+    conventional_zones: leaf('noConventionalZones'),
     firmware_ch_xfer_ns: ns,
     max_channel_xfer_size: leaf('pageSize'),
     write_unit_size: leaf('capacity'),
@@ -843,7 +849,7 @@ function normEmulation(e: Obj): Emulation {
       const sizes = new Set<string>(ZNS_SIZE_KEYS);
       for (const k of Object.keys(EMULATION_TYPE_KEYS.zns)) {
         const v = e[k];
-        if (v === undefined || k === 'preset') continue;
+        if (v === undefined || k === 'preset' || k === 'conventional_zones') continue; // only 0 passes validation
         out[k] = sizes.has(k) ? must('sizeOrZero', v) : k.startsWith('read_') ? must('latencyList', v) : v;
       }
       return out as unknown as ZnsEmulation;

@@ -7,12 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateTopology, type TopologyInput } from '../../src/config/topology.js';
 import { startDaemon, type Daemon } from '../../src/daemon.js';
 import { NvmeHost, NvmeStatusError } from '../../src/initiator/index.js';
+import { ZoneSendAction } from '../../src/protocol/zns.js';
 import { parsePrometheusText, type Scrape } from '../helpers/prom-text.js';
 import { pattern } from '../helpers/pattern.js';
 
 const NQN = 'nqn.2024-01.io.nvmf-emu:metrics';
 const LAT_NS = 200_000;
 const N = 40;
+const ZONE = 256; // blocks per zone of namespace 3
 
 function topology(): TopologyInput {
   return {
@@ -25,6 +27,9 @@ function topology(): TopologyInput {
         namespaces: [
           { nsid: 1, emulation: { type: 'nvm', capacity: '64MiB', lba_size: 4096, read_latency_ns: LAT_NS, write_latency_ns: LAT_NS } },
           { nsid: 2, emulation: { type: 'conv', preset: 'samsung-970pro', capacity: '32MiB', pages_per_block: 4 } },
+          // 8 zones of 1 MiB (256 blocks), at most 2 open.
+          { nsid: 3, emulation: { type: 'zns', preset: 'zns-prototype', capacity: '8MiB', lba_size: 4096, zone_size: '1MiB', max_open_zones: 2, max_active_zones: 3 } },
+          { nsid: 4, emulation: { type: 'kv', preset: 'kv-prototype', capacity: '1MiB' } },
         ],
       },
     ],
@@ -61,6 +66,22 @@ beforeAll(async () => {
   // Enough on the small conv namespace to program NAND (user writes) through its write buffer.
   const big = pattern(128 * 1024, 3);
   for (let i = 0; i < 64; i++) await host.write(2, i * 32, big, { fua: true });
+  // Zoned: zone 0 written full (256 blocks), zone 1 written then finished, zone 2 reset after a
+  // write, zone 3 appended twice (stays implicitly open), zone 4 explicitly opened.
+  for (let i = 0; i < 4; i++) await host.write(3, i * 64, pattern(64 * 4096, i));
+  await host.write(3, ZONE, data);
+  await host.zoneManagementSend(3, ZONE, ZoneSendAction.Finish);
+  await host.write(3, 2 * ZONE, data);
+  await host.zoneManagementSend(3, 2 * ZONE, ZoneSendAction.Reset);
+  await host.zoneAppend(3, 3 * ZONE, data);
+  await host.zoneAppend(3, 3 * ZONE, data);
+  await host.zoneManagementSend(3, 4 * ZONE, ZoneSendAction.Open);
+  // KV: three keys stored, one overwritten, one deleted, one retrieved, one looked for.
+  for (const k of ['a', 'b', 'c']) await host.kvStore(4, Buffer.from(k), Buffer.alloc(1000, k));
+  await host.kvStore(4, Buffer.from('a'), Buffer.alloc(10, 'a'));
+  await host.kvDelete(4, Buffer.from('b'));
+  await host.kvRetrieve(4, Buffer.from('c'));
+  await host.kvExists(4, Buffer.from('b'));
   await expect(NvmeHost.connect({ host: '127.0.0.1', port: daemon.listeners[0]!.port, subnqn: 'nqn.2024-01.io.nvmf-emu:nope' })).rejects.toBeInstanceOf(NvmeStatusError);
   after = await scrape(daemon);
 });
@@ -72,6 +93,8 @@ afterAll(async () => {
 
 const ns1 = { nqn: NQN, nsid: 1 };
 const ns2 = { nqn: NQN, nsid: 2 };
+const ns3 = { nqn: NQN, nsid: 3 };
+const ns4 = { nqn: NQN, nsid: 4 };
 const P = 'nvmf_emu_';
 
 describe('/metrics', () => {
@@ -123,6 +146,38 @@ describe('/metrics', () => {
     expect(after.sum(`${P}ftl_blocks`, ns2)).toBeGreaterThan(0);
     expect(after.series(`${P}ftl_blocks`, ns1)).toHaveLength(0);
     expect(after.sum(`${P}namespace_available_spare`, ns2)).toBe(100);
+  });
+
+  it('exports zone states, resources and zone counters for the zoned namespace', () => {
+    const zones = (state: string): number => after.sum(`${P}zns_zones`, { ...ns3, state });
+    expect(before.sum(`${P}zns_zones`, { ...ns3, state: 'empty' })).toBe(8);
+    expect(zones('full')).toBe(2); // written to capacity; finished
+    expect(zones('implicit_open')).toBe(1); // appended to
+    expect(zones('explicit_open')).toBe(1);
+    expect(zones('empty')).toBe(4); // reset, and never touched
+    expect(zones('closed') + zones('read_only') + zones('offline')).toBe(0);
+    expect(after.sum(`${P}zns_open_zones`, ns3)).toBe(2);
+    expect(after.sum(`${P}zns_active_zones`, ns3)).toBe(2);
+    expect(after.sum(`${P}zns_max_open_zones`, ns3)).toBe(2);
+    expect(after.sum(`${P}zns_max_active_zones`, ns3)).toBe(3);
+    expect(after.sum(`${P}zns_zone_resets_total`, ns3)).toBe(1);
+    expect(after.sum(`${P}zns_zone_finishes_total`, ns3)).toBe(1);
+    expect(after.sum(`${P}zns_zone_appends_total`, ns3)).toBe(2);
+    expect(after.series(`${P}zns_zones`, ns1)).toHaveLength(0);
+    // Zoned namespaces run on the flash model too.
+    expect(after.sum(`${P}ftl_host_written_bytes_total`, ns3)).toBe((256 + 2 + 2) * 4096); // zone 0, the writes to zones 1 and 2, two appends
+  });
+
+  it('exports KV commands by op, keys and bytes used (space given back)', () => {
+    expect(after.sum(`${P}kv_commands_total`, { ...ns4, op: 'store' })).toBe(4);
+    expect(after.sum(`${P}kv_commands_total`, { ...ns4, op: 'delete' })).toBe(1);
+    expect(after.sum(`${P}kv_commands_total`, { ...ns4, op: 'retrieve' })).toBe(1);
+    expect(after.sum(`${P}kv_commands_total`, { ...ns4, op: 'exist' })).toBe(1);
+    expect(after.sum(`${P}kv_keys`, ns4)).toBe(2);
+    // 'a' shrank to 10 bytes and 'b' is gone: only 'c' keeps its 1000.
+    expect(after.sum(`${P}kv_used_bytes`, ns4)).toBeGreaterThanOrEqual(1010);
+    expect(after.sum(`${P}kv_used_bytes`, ns4)).toBeLessThan(2000);
+    expect(after.sum(`${P}kv_capacity_bytes`, ns4)).toBe(1024 * 1024);
   });
 
   it('counts transport PDUs, bytes, connections and rejects', () => {

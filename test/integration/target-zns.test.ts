@@ -171,6 +171,20 @@ describe('zones over TCP', () => {
     expect([...many].sort((a, b) => a - b)).toEqual(Array.from({ length: 8 }, (_, i) => zslba(1) + 16 + 2 * i));
   });
 
+  it('Zone Append with FUA completes once programmed (modelled media time >= program latency); without, once buffered', async () => {
+    // wd-zn540 completes buffered writes early; the media histogram holds the model's own time.
+    const h = daemon.target.subsystems.get(SUBNQN)!.namespaces.get(1)!.stats.mediaWriteLatency;
+    const mediaSeconds = async (fua: boolean): Promise<number> => {
+      const [sum, count] = [h.sum, h.count];
+      await host.zoneAppend(1, zslba(1), pattern(LBA, fua ? 11 : 10), { fua });
+      expect(h.count).toBe(count + 1);
+      return h.sum - sum;
+    };
+    const PROGRAM_S = 561e-6; // the preset's TLC program latency
+    expect(await mediaSeconds(false)).toBeLessThan(PROGRAM_S / 2);
+    expect(await mediaSeconds(true)).toBeGreaterThanOrEqual(PROGRAM_S);
+  });
+
   it('filling a zone to its capacity makes it full; beyond is a Zone Boundary Error, then Zone Is Full', async () => {
     const z = 2;
     expect(await failsWith(host.write(1, zslba(z), Buffer.alloc((ZCAP + 1) * LBA)))).toBe('ZoneBoundaryError');

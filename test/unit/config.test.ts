@@ -804,11 +804,18 @@ describe('emulation blocks (presets and per-type keys)', () => {
       { path: `${P}.zone_size`, message: 'must be a power of two number of logical blocks (lba_size 512), as Linux requires; got 3145728 bytes' },
       { path: `${P}.zone_capacity`, message: 'must be a multiple of lba_size (512) and at most zone_size (3145728), got 5242880' },
       { path: `${P}.max_open_zones`, message: 'must be at most max_active_zones (4), got 8' },
-      { path: `${P}.zone_append_size_limit`, message: "must be a power of two from 4 KiB to 1 MiB (the controller's MDTS), got 12288" },
+      { path: `${P}.zone_append_size_limit`, message: "must be a power of two from 8 KiB to 1 MiB (ZASL cannot say 4 KiB: 0 means MDTS; 1 MiB is the controller's MDTS), got 12288" },
       { path: `${P}.zone_descriptor_extension_size`, message: 'must be a multiple of 64 bytes up to 16320, got 100' },
     ]);
     const whole = issues(() => validateTopology(withEmulation({ type: 'zns', capacity: '20MiB', zone_size: '8MiB' })));
     expect(whole).toEqual([{ path: `${P}.capacity`, message: 'must be a whole number of zones (zone_size 8388608 bytes), got 20971520 bytes' }]);
+    // Conventional zones are refused by name, with the reason and the way out.
+    const conventional = issues(() => validateTopology(withEmulation({ type: 'zns', capacity: '64MiB', zone_size: '8MiB', conventional_zones: 2 })));
+    expect(conventional).toEqual([{ path: `${P}.conventional_zones`, message: expect.stringMatching(/only sequential-write-required zones.*nvm or conv namespace/) }]);
+    expect(() => validateTopology(withEmulation({ type: 'zns', capacity: '64MiB', zone_size: '8MiB', conventional_zones: 0 }))).not.toThrow();
+    // ZASL 0 means "MDTS", so a 4 KiB limit could not be reported truthfully.
+    const fourK = issues(() => validateTopology(withEmulation({ type: 'zns', capacity: '64MiB', zone_size: '8MiB', zone_append_size_limit: '4KiB' })));
+    expect(fourK.map((e) => e.path)).toEqual([`${P}.zone_append_size_limit`]);
   });
 
   it('reports keys that are fine alone but not together with the preset', () => {

@@ -65,7 +65,7 @@ const SEND_TABLE: [string, number, Record<ZoneStateName, ZoneStateName | number>
   ['close', ZoneSendAction.Close, { empty: IST, implicit_open: 'closed', explicit_open: 'closed', closed: 'closed', full: IST, read_only: IST, offline: IST }],
   ['finish', ZoneSendAction.Finish, { empty: 'full', implicit_open: 'full', explicit_open: 'full', closed: 'full', full: 'full', read_only: IST, offline: IST }],
   ['reset', ZoneSendAction.Reset, { empty: 'empty', implicit_open: 'empty', explicit_open: 'empty', closed: 'empty', full: 'empty', read_only: IST, offline: IST }],
-  ['offline', ZoneSendAction.Offline, { empty: IST, implicit_open: IST, explicit_open: IST, closed: IST, full: IST, read_only: 'offline', offline: IST }],
+  ['offline', ZoneSendAction.Offline, { empty: IST, implicit_open: IST, explicit_open: IST, closed: IST, full: IST, read_only: 'offline', offline: 'offline' }],
 ];
 
 describe('Zone Management Send: every state x every action', () => {

@@ -55,7 +55,8 @@ export const ZNS_SIZE_KEYS = [
 
 /** Controller-wide maximum transfer (Identify MDTS 1 MiB): a zone append cannot be larger. */
 export const ZNS_MAX_APPEND_BYTES = 1024 * 1024;
-const MIN_APPEND_BYTES = 4096;
+// ZASL is 2^n x 4 KiB with n = 0 meaning "MDTS", so 4 KiB itself cannot be reported.
+const MIN_APPEND_BYTES = 8192;
 export const ZDE_UNIT = 64;
 
 const pow2 = (n: number): boolean => n > 0 && Number.isInteger(Math.log2(n));
@@ -100,7 +101,7 @@ export function znsParamProblems(p: ZnsParams, capacityBytes: number, lbaSize: n
     out.push(['max_open_zones', `must be at most max_active_zones (${p.max_active_zones}), got ${p.max_open_zones}`]);
   }
   if (p.zone_append_size_limit !== 0 && (!pow2(p.zone_append_size_limit) || p.zone_append_size_limit < MIN_APPEND_BYTES || p.zone_append_size_limit > ZNS_MAX_APPEND_BYTES)) {
-    out.push(['zone_append_size_limit', `must be a power of two from 4 KiB to 1 MiB (the controller's MDTS), got ${p.zone_append_size_limit}`]);
+    out.push(['zone_append_size_limit', `must be a power of two from 8 KiB to 1 MiB (ZASL cannot say 4 KiB: 0 means MDTS; 1 MiB is the controller's MDTS), got ${p.zone_append_size_limit}`]);
   }
   if (p.zone_descriptor_extension_size % ZDE_UNIT !== 0 || p.zone_descriptor_extension_size > 255 * ZDE_UNIT) {
     out.push(['zone_descriptor_extension_size', `must be a multiple of 64 bytes up to ${255 * ZDE_UNIT}, got ${p.zone_descriptor_extension_size}`]);

@@ -14,7 +14,7 @@
 // - Close: ZSIO/ZSEO -> ZSC (the zone stays active, whatever its write pointer); ZSC no-op.
 // - Finish: ZSE/ZSIO/ZSEO/ZSC -> ZSF (write pointer at the zone's writable end); ZSF no-op.
 // - Reset: ZSIO/ZSEO/ZSC/ZSF -> ZSE (write pointer back to the zone start); ZSE no-op.
-// - Offline: ZSRO -> ZSO. Read only and offline are otherwise reached only by a controller event
+// - Offline: ZSRO -> ZSO; ZSO no-op. Read only and offline are otherwise reached only by a controller event
 //   (here: fault injection), which raises a Zone Descriptor Changed notice.
 // Any other (state, action) pair: Invalid Zone State Transition. Select All applies an action to
 // the zones in the states the spec lists for it (open: ZSC; close: ZSIO/ZSEO; finish:
@@ -437,6 +437,7 @@ export class ZoneManager {
         this.touched.push(z);
         return Status.Success;
       case ZoneSendAction.Offline:
+        if (s === ZoneState.Offline) return Status.Success; // already there: a no-op, like the other actions
         if (s !== ZoneState.ReadOnly) return bad;
         this.setState(z, ZoneState.Offline);
         this.c.offlines++;
