@@ -35,10 +35,13 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force
 COPY --from=build /src/dist/src ./dist/src
+# The status page's files, read at run time from next to package.json (as npm's "files" ships them).
+COPY src/http/status-page ./src/http/status-page
 COPY deploy/config/config.json /etc/nvmf-emu/config.json
 
 # Admin HTTP (/livez, /readyz, /metrics, /api/v1) on all interfaces so probes and Prometheus reach
-# it. The admin API has no authentication: publish its port only where you trust the network.
+# it. Set NVMF_EMU_HTTP_TOKEN to require a bearer token on the API, or publish the port only where
+# you trust the network.
 ENV NVMF_EMU_CONFIG=/etc/nvmf-emu/config.json \
     NVMF_EMU_HTTP_ADDRESS=0.0.0.0 \
     NVMF_EMU_HTTP_PORT=9464 \

@@ -6,12 +6,18 @@ import { NvmeHost } from '../initiator/host.js';
 
 const API = '/api/v1';
 
-async function api(base: string, path: string, init?: { method: string; body: unknown }): Promise<unknown> {
-  const res = await fetch(`${base}${API}${path}`, init ? { method: init.method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(init.body) } : undefined);
+async function api(base: string, token: string | undefined, path: string, init?: { method: string; body: unknown }): Promise<unknown> {
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  if (init) headers['content-type'] = 'application/json';
+  const res = await fetch(`${base}${API}${path}`, { method: init?.method ?? 'GET', headers, body: init ? JSON.stringify(init.body) : undefined });
   const body = (await res.json()) as Record<string, unknown>;
   if (!res.ok) throw new Error(`${res.status}: ${body.field ? `${body.field}: ` : ''}${body.message ?? JSON.stringify(body)}`);
   return body;
 }
+
+/** The admin API's bearer token, when the daemon has one (http.token). */
+const TOKEN_OPTION = ['--token <token>', 'admin API bearer token (default: $NVMF_EMU_HTTP_TOKEN)'] as const;
+const tokenOf = (o: { token?: string }): string | undefined => o.token ?? (process.env.NVMF_EMU_HTTP_TOKEN || undefined);
 
 const nsPath = (nqn: string, nsid: number): string => `/subsystems/${encodeURIComponent(nqn)}/namespaces/${nsid}`;
 
@@ -22,12 +28,13 @@ export function registerTimingCommand(program: Command): void {
     .requiredOption('-n, --nqn <nqn>', 'subsystem NQN')
     .option('--nsid <n>', 'namespace id', '1')
     .option('--http <url>', 'admin HTTP endpoint of the daemon', 'http://127.0.0.1:9464')
+    .option(...TOKEN_OPTION)
     .argument('[settings...]', 'KEY=VALUE pairs to set, e.g. read_latency_ns=20000 write_latency_ns=30000')
-    .action(async (settings: string[], o: { nqn: string; nsid: string; http: string }) => {
+    .action(async (settings: string[], o: { nqn: string; nsid: string; http: string; token?: string }) => {
       const path = `${nsPath(o.nqn, Number(o.nsid))}/timing`;
       try {
         if (settings.length === 0) {
-          print(await api(o.http, path));
+          print(await api(o.http, tokenOf(o), path));
           return;
         }
         const body: Record<string, number> = {};
@@ -36,7 +43,7 @@ export function registerTimingCommand(program: Command): void {
           if (!m || !Number.isFinite(Number(m[2]))) throw new Error(`"${kv}": expected KEY=NUMBER`);
           body[m[1]!] = Number(m[2]);
         }
-        print(await api(o.http, path, { method: 'PATCH', body }));
+        print(await api(o.http, tokenOf(o), path, { method: 'PATCH', body }));
       } catch (err) {
         process.stderr.write(`nvmf-emu timing: ${(err as Error).message}\n`);
         process.exitCode = 1;
@@ -57,11 +64,12 @@ interface PreconditionOptions {
   overwrite: string;
   qd: string;
   quiet?: boolean;
+  token?: string;
 }
 
-async function gcRuns(http: string, nqn: string, nsid: number): Promise<number | null> {
+async function gcRuns(http: string, token: string | undefined, nqn: string, nsid: number): Promise<number | null> {
   try {
-    const s = (await api(http, `${nsPath(nqn, nsid)}/stats`)) as { device: { gcRuns: number } };
+    const s = (await api(http, token, `${nsPath(nqn, nsid)}/stats`)) as { device: { gcRuns: number } };
     return s.device.gcRuns;
   } catch {
     return null;
@@ -90,6 +98,7 @@ export function registerPreconditionCommand(program: Command): void {
     .option('-s, --port <port>', 'target NVMe/TCP port', '4420')
     .option('--nsid <n>', 'namespace id', '1')
     .option('--http <url>', 'admin HTTP endpoint, to watch GC', 'http://127.0.0.1:9464')
+    .option(...TOKEN_OPTION)
     .option('--overwrite <factor>', 'random 4 KiB overwrites, as a multiple of the capacity (at least; more until GC has run, up to 3x)', '1')
     .option('--qd <n>', 'writes in flight', '32')
     .option('--quiet', 'no progress bar')
@@ -119,14 +128,14 @@ export function registerPreconditionCommand(program: Command): void {
         const blocks = Math.floor(capacity / bs);
         const minCount = Math.ceil(blocks * Number(o.overwrite));
         const maxCount = Math.max(minCount, blocks * 3);
-        const gc0 = await gcRuns(o.http, o.nqn, nsid);
+        const gc0 = await gcRuns(o.http, tokenOf(o), o.nqn, nsid);
         let gcSeen = gc0 === null; // without the API, the factor alone decides
         const over = o.quiet ? null : bars.create(mib(minCount * bs), 0, { phase: 'overwrite', extra: gc0 === null ? '(GC not observable: no admin API)' : 'waiting for GC' });
         let done = 0;
         const data = Buffer.alloc(bs, 0xa5);
         const poll = setInterval(() => {
           if (gcSeen) return;
-          void gcRuns(o.http, o.nqn, nsid).then((n) => {
+          void gcRuns(o.http, tokenOf(o), o.nqn, nsid).then((n) => {
             if (n !== null && gc0 !== null && n > gc0) {
               gcSeen = true;
               over?.update({ extra: `GC running (${n - gc0} runs)` });
@@ -146,7 +155,7 @@ export function registerPreconditionCommand(program: Command): void {
         }, () => done >= minCount && gcSeen);
         clearInterval(poll);
         bars.stop();
-        const gc1 = await gcRuns(o.http, o.nqn, nsid);
+        const gc1 = await gcRuns(o.http, tokenOf(o), o.nqn, nsid);
         process.stdout.write(`preconditioned ${o.nqn} nsid ${nsid}: filled ${mib(filled * fillBs)} MiB, overwrote ${mib(done * bs)} MiB at random` +
           (gc1 !== null && gc0 !== null ? `, GC runs ${gc1 - gc0}` : '') + '\n');
       } catch (err) {

@@ -51,12 +51,13 @@ export const Status = {
   /** Fabrics: a command other than AUTH_Send/AUTH_Receive before the queue authenticated. */
   AuthRequired: s(1, 0x91),
   AttemptedWriteToReadOnlyRange: s(1, 0x82),
-  // Key Value Command Set specific (SCT 1)
-  KvInvalidValueSize: s(1, 0x85),
-  KvInvalidKeySize: s(1, 0x86),
-  KvKeyDoesNotExist: s(1, 0x87),
-  KvUnrecoveredError: s(1, 0x88),
-  KvKeyExists: s(1, 0x89),
+  // Key Value Command Set: generic statuses (SCT 0) in the I/O command set range 80h-BFh, next to
+  // LBA Out of Range 80h (as SPDK's nvme_spec.h lists them); not command specific.
+  KvInvalidValueSize: s(0, 0x85),
+  KvInvalidKeySize: s(0, 0x86),
+  KvKeyDoesNotExist: s(0, 0x87),
+  KvUnrecoveredError: s(0, 0x88),
+  KvKeyExists: s(0, 0x89),
   // NVMeVirt / Samsung KV-SSD vendor statuses (SCT 3, no DNR: Samsung's KV SDK compares the
   // status field to these exact values; NVMeVirt answers 310h for a missing key)
   KvVendorValueLengthInvalid: s(3, 0x01, false),

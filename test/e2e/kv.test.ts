@@ -127,10 +127,10 @@ describe('Linux host on kv namespaces', () => {
     const list = /^LIST=([0-9a-f]+)$/m.exec(out)?.[1] ?? '';
     expect(list.slice(0, 8 + 4 + 32)).toBe('01000000' + '1000' + Buffer.from('nvme-kv-16-bytes').toString('hex'));
     const mne = out.slice(out.indexOf('must-not-exist store:'), out.indexOf('delete:'));
-    expect(mne).toMatch(/\(0x4189\)/); // Key Exists (SCT 1, SC 89h, DNR)
+    expect(mne).toMatch(/\(0x4089\)/); // Key Exists (SCT 0, SC 89h, DNR)
     const after = out.slice(out.indexOf('exist-after:'));
     expect(after).toMatch(/rc=[1-9]/);
-    expect(after).toMatch(/\(0x4187\)/); // Key Does Not Exist (SCT 1, SC 87h, DNR)
+    expect(after).toMatch(/\(0x4087\)/); // Key Does Not Exist (SCT 0, SC 87h, DNR)
   });
 
   it('a value of MDTS (1 MiB, sent by R2T) round-trips; a 16-byte retrieve gets what fits and the full size; a larger buffer gets the value', () => {

@@ -2,8 +2,10 @@
 // Changed event a Linux host rescans on), allowed hosts and ports, each validated like the file
 // with errors naming the body's field; the running configuration exports as a file that starts
 // an equal daemon; the bearer token guards all but probes and metrics.
+import { Command } from 'commander';
 import net from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { registerTimingCommand } from '../../src/cli/runtime-commands.js';
 import { validateTopology } from '../../src/config/topology.js';
 import { startDaemon, type Daemon } from '../../src/daemon.js';
 import { NvmeHost, NvmeStatusError } from '../../src/initiator/index.js';
@@ -173,6 +175,87 @@ describe('namespaces', () => {
     expect((await api('DELETE', `/subsystems/${enc(A)}/namespaces/1/stats`)).status).toBe(204);
     expect(ns.stats.writeCommands).toBe(0);
     expect(ns.stats.writeLatency.count).toBe(0);
+  });
+});
+
+describe('timing and statistics', () => {
+  const timingPath = `/subsystems/${enc(A)}/namespaces/1/timing`;
+
+  it('reads and changes a namespace timing while it runs; the next command takes the new time', async () => {
+    const ns = daemon.target.subsystems.get(A)!.namespaces.get(1)!;
+    const got = await api('GET', timingPath);
+    expect(got.status).toBe(200);
+    expect(got.json).toMatchObject({ read_latency_ns: 0, write_latency_ns: 0 });
+    const set = await api('PATCH', timingPath, { read_latency_ns: 300_000 });
+    expect(set.status).toBe(200);
+    expect(set.json).toMatchObject({ read_latency_ns: 300_000, write_latency_ns: 0 });
+    const h = await NvmeHost.connect({ host: '127.0.0.1', port: port1(), subnqn: A });
+    try {
+      const [sum, count] = [ns.stats.mediaReadLatency.sum, ns.stats.mediaReadLatency.count];
+      await h.read(1, 0, 1);
+      expect(ns.stats.mediaReadLatency.count).toBe(count + 1);
+      expect(ns.stats.mediaReadLatency.sum - sum).toBeCloseTo(300e-6, 9); // the model's own time
+    } finally {
+      await h.disconnect();
+    }
+    expect((await api('PATCH', timingPath, { read_latency_ns: 0 })).status).toBe(200);
+  });
+
+  it('refuses bad timing changes naming the field', async () => {
+    expect((await api('PATCH', timingPath, { nope: 1 })).json).toMatchObject({ field: 'nope' });
+    const neg = await api('PATCH', timingPath, { read_latency_ns: -1 });
+    expect(neg.status).toBe(400);
+    expect(neg.json).toMatchObject({ field: 'read_latency_ns', message: 'must be a finite number >= 0' });
+    expect((await api('PATCH', timingPath, [1])).status).toBe(400);
+    expect((await api('GET', `/subsystems/${enc(A)}/namespaces/9/timing`)).status).toBe(404);
+  });
+
+  it('`nvmf-emu timing` shows and sets it through the API, with the token', async () => {
+    const run = async (...args: string[]): Promise<{ out: string; err: string; code: number }> => {
+      const program = new Command().exitOverride();
+      registerTimingCommand(program);
+      let out = '';
+      let err = '';
+      const w = vi.spyOn(process.stdout, 'write').mockImplementation(((c: string | Uint8Array) => ((out += String(c)), true)) as typeof process.stdout.write);
+      const e = vi.spyOn(process.stderr, 'write').mockImplementation(((c: string | Uint8Array) => ((err += String(c)), true)) as typeof process.stderr.write);
+      process.exitCode = 0;
+      try {
+        await program.parseAsync(['node', 'nvmf-emu', 'timing', '-n', A, '--http', `http://127.0.0.1:${daemon.httpPort}`, ...args]);
+      } finally {
+        w.mockRestore();
+        e.mockRestore();
+      }
+      const code = Number(process.exitCode ?? 0);
+      process.exitCode = 0;
+      return { out, err, code };
+    };
+    const refused = await run('write_latency_ns=5000');
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(/401/);
+    const set = await run('--token', TOKEN, 'write_latency_ns=5000');
+    expect(set.code).toBe(0);
+    expect(set.out).toMatch(/^write_latency_ns = 5000$/m);
+    const shown = await run('--token', TOKEN);
+    expect(shown.out).toMatch(/^write_latency_ns = 5000$/m);
+    expect((await run('--token', TOKEN, 'write_latency_ns=x')).err).toMatch(/expected KEY=NUMBER/);
+    await run('--token', TOKEN, 'write_latency_ns=0');
+  });
+
+  it('POST /stats/reset clears every namespace counters and histograms (device state kept)', async () => {
+    const ns = daemon.target.subsystems.get(A)!.namespaces.get(1)!;
+    const h = await NvmeHost.connect({ host: '127.0.0.1', port: port1(), subnqn: A });
+    await h.write(1, 0, pattern(4096, 2));
+    await h.read(1, 0, 1);
+    await h.disconnect();
+    expect(ns.stats.writeCommands).toBeGreaterThan(0);
+    expect((await api('POST', '/stats/reset', undefined, null)).status).toBe(401);
+    expect((await api('POST', '/stats/reset')).status).toBe(204);
+    for (const s of daemon.target.subsystems.values()) {
+      for (const n of s.namespaces.values()) {
+        expect(n.stats.writeCommands + n.stats.readCommands).toBe(0);
+        expect(n.stats.readLatency.count + n.stats.writeLatency.count).toBe(0);
+      }
+    }
   });
 });
 

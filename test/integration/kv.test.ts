@@ -243,7 +243,16 @@ describe('kv: NVMe Key Value Command Set (CSI 01h)', () => {
     for (const kl of [0, 17]) {
       const f = kvSqeFields('nvme-kv', { opcode: KvOpcode.Retrieve, nsid: NVMEKV, key: key('x'), keyLength: kl, cdw10: 16 });
       expect((await host.ioCommand(1, encodeSqe({ ...f, cid: 0 }), { readLength: 16 })).cqe.status).toBe(Status.KvInvalidKeySize);
+      const st = kvSqeFields('nvme-kv', { opcode: KvOpcode.Store, nsid: NVMEKV, key: key('x'), keyLength: kl, cdw10: 1 });
+      expect((await host.ioCommand(1, encodeSqe({ ...st, cid: 0 }), { data: Buffer.from('x') })).cqe.status, `store kl ${kl}`).toBe(Status.KvInvalidKeySize);
+      for (const opcode of [KvOpcode.Delete, KvOpcode.Exist]) {
+        const d = kvSqeFields('nvme-kv', { opcode, nsid: NVMEKV, key: key('x'), keyLength: kl });
+        expect((await host.ioCommand(1, encodeSqe({ ...d, cid: 0 }))).cqe.status, `opcode ${opcode} kl ${kl}`).toBe(Status.KvInvalidKeySize);
+      }
     }
+    // List: key length 0 means "from the first key"; above 16 is invalid.
+    const list = kvSqeFields('nvme-kv', { opcode: KvOpcode.List, nsid: NVMEKV, key: key('x'), keyLength: 17, cdw10: 64 });
+    expect((await host.ioCommand(1, encodeSqe({ ...list, cid: 0 }), { readLength: 64 })).cqe.status).toBe(Status.KvInvalidKeySize);
     const tooBig = kvSqeFields('nvme-kv', { opcode: KvOpcode.Store, nsid: NVMEKV, key: key('v'), cdw10: MiB + 1 });
     expect((await host.ioCommand(1, encodeSqe({ ...tooBig, cid: 0 }), { data: Buffer.alloc(16) })).cqe.status).toBe(Status.KvInvalidValueSize);
     const v = pattern(10_000, 3);
@@ -320,7 +329,9 @@ describe('kv: NVMe Key Value Command Set (CSI 01h)', () => {
 describe('kv: timing and statistics', () => {
   it('every KV command goes through the device engine: delete and exist take the modelled index time', async () => {
     await host.kvStore(SLOW, key('s'), Buffer.from('v'));
-    for (const op of [() => host.kvExists(SLOW, key('s')), () => host.kvDelete(SLOW, key('s'))]) {
+    // Exist, delete, list (each iterate command looks the index up) and a retrieve of a missing key.
+    const ops = [() => host.kvExists(SLOW, key('s')), () => host.kvList(SLOW), () => host.kvDelete(SLOW, key('s')), () => host.kvRetrieve(SLOW, key('s')).catch(() => null)];
+    for (const op of ops) {
       const t0 = performance.now();
       await op();
       expect(performance.now() - t0).toBeGreaterThanOrEqual(39);

@@ -7,7 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateTopology, type TopologyInput } from '../../src/config/topology.js';
 import { startDaemon, type Daemon } from '../../src/daemon.js';
 import { NvmeHost, NvmeStatusError } from '../../src/initiator/index.js';
+import { AdminOpcode, NvmOpcode, SglId } from '../../src/protocol/constants.js';
+import { encodeSqe } from '../../src/protocol/sqe.js';
+import { Status } from '../../src/protocol/status.js';
 import { ZoneSendAction } from '../../src/protocol/zns.js';
+import { RawClient } from './helpers/raw-client.js';
+import { openController } from './helpers/target.js';
 import { parsePrometheusText, type Scrape } from '../helpers/prom-text.js';
 import { pattern } from '../helpers/pattern.js';
 
@@ -15,6 +20,8 @@ const NQN = 'nqn.2024-01.io.nvmf-emu:metrics';
 const LAT_NS = 200_000;
 const N = 40;
 const ZONE = 256; // blocks per zone of namespace 3
+const GC_OVERWRITES = 4096;
+const HOSTNQN = 'nqn.2014-08.org.nvmexpress:uuid:0000aaaa-0000-0000-0000-000000000001';
 
 function topology(): TopologyInput {
   return {
@@ -66,6 +73,25 @@ beforeAll(async () => {
   // Enough on the small conv namespace to program NAND (user writes) through its write buffer.
   const big = pattern(128 * 1024, 3);
   for (let i = 0; i < 64; i++) await host.write(2, i * 32, big, { fua: true });
+  // Then the whole conv namespace (65536 blocks of 512 B), and scattered 8 KiB overwrites, so
+  // garbage collection must run and move valid pages.
+  for (let b = 0; b < 256; b += 8) await Promise.all(Array.from({ length: 8 }, (_, k) => host.write(2, (b + k) * 256, big)));
+  const eight = pattern(8192, 4);
+  for (let i = 0; i < GC_OVERWRITES; i += 16) {
+    await Promise.all(Array.from({ length: 16 }, (_, k) => host.write(2, (((i + k) * 7919) % 4095) * 16, eight)));
+  }
+  // Transport errors: a bad header digest (fatal: TermReq), a bad data digest (the command fails),
+  // a controller whose host goes silent for its 1 s keep-alive timeout.
+  const port = daemon.listeners[0]!.port;
+  const raw = await RawClient.connect(port, { hdgst: true, ddgst: true });
+  raw.send(raw.buildCapsule(encodeSqe({ opcode: AdminOpcode.Identify, cid: 3, cdw10: 1, sgl: { length: 4096, type: SglId.TransportDataBlock } }), null, { corruptHeaderDigest: true }));
+  await raw.expectTermReq();
+  const dctl = await openController(port, { subnqn: NQN, hostnqn: HOSTNQN, ioQueues: 1, hdgst: true, ddgst: true });
+  const bad = await dctl.io[0]!.exec({ opcode: NvmOpcode.Write, cid: 0, nsid: 1, cdw10: 500, cdw12: 0 }, { data: pattern(4096, 9), inCapsule: true, corruptDataDigest: true });
+  expect(bad.cqe.status).toBe(Status.TransientTransportError);
+  await dctl.close();
+  const silent = await openController(port, { subnqn: NQN, hostnqn: HOSTNQN, kato: 1000 });
+  await silent.admin.closed;
   // Zoned: zone 0 written full (256 blocks), zone 1 written then finished, zone 2 reset after a
   // write, zone 3 appended twice (stays implicitly open), zone 4 explicitly opened.
   for (let i = 0; i < 4; i++) await host.write(3, i * 64, pattern(64 * 4096, i));
@@ -119,7 +145,7 @@ describe('/metrics', () => {
     expect(after.sum(`${P}namespace_discarded_bytes_total`, ns1)).toBe(4 * 4096);
     expect(after.sum(`${P}namespace_flush_requests_total`, ns1)).toBe(1);
     expect(after.sum(`${P}namespace_io_now`, ns1)).toBe(0);
-    expect(after.sum(`${P}namespace_writes_completed_total`, ns2)).toBe(64);
+    expect(after.sum(`${P}namespace_writes_completed_total`, ns2)).toBe(64 + 256 + GC_OVERWRITES);
   });
 
   it('histograms count every read and write end to end, and the modelled media time in its bucket', () => {
@@ -139,11 +165,22 @@ describe('/metrics', () => {
     expect(b).toEqual([...b].sort((x, y) => x - y));
   });
 
-  it('exports FTL counters for the conv namespace only', () => {
-    expect(after.sum(`${P}ftl_host_written_bytes_total`, ns2)).toBe(64 * 128 * 1024);
-    expect(after.sum(`${P}ftl_media_written_bytes_total`, { ...ns2, source: 'user' })).toBeGreaterThan(0);
-    expect(after.series(`${P}ftl_media_written_bytes_total`, { ...ns2, source: 'gc' })).toHaveLength(1);
+  it('exports FTL counters for the conv namespace only: host vs media bytes by source, GC, erases, free blocks', () => {
+    const host = (64 + 256) * 128 * 1024 + GC_OVERWRITES * 8192;
+    expect(after.sum(`${P}ftl_host_written_bytes_total`, ns2)).toBe(host);
+    const user = after.sum(`${P}ftl_media_written_bytes_total`, { ...ns2, source: 'user' });
+    const gc = after.sum(`${P}ftl_media_written_bytes_total`, { ...ns2, source: 'gc' });
+    expect(user).toBeGreaterThan(0);
+    expect(gc).toBeGreaterThan(0); // scattered overwrites of a full namespace: GC moved valid pages
+    expect(after.sum(`${P}ftl_gc_runs_total`, ns2)).toBeGreaterThan(0);
+    expect(after.sum(`${P}ftl_gc_pages_moved_total`, ns2)).toBeGreaterThan(0);
+    expect(after.sum(`${P}ftl_block_erases_total`, ns2)).toBeGreaterThan(0);
+    expect(after.sum(`${P}ftl_write_amplification`, ns2)).toBeGreaterThan(1);
+    expect(after.sum(`${P}ftl_write_amplification`, ns2)).toBeCloseTo((user + gc) / host, 6);
     expect(after.sum(`${P}ftl_blocks`, ns2)).toBeGreaterThan(0);
+    expect(after.sum(`${P}ftl_free_blocks`, ns2)).toBeLessThan(after.sum(`${P}ftl_blocks`, ns2));
+    expect(after.sum(`${P}ftl_free_blocks`, ns2)).toBeLessThan(before.sum(`${P}ftl_free_blocks`, ns2));
+    expect(after.series(`${P}namespace_percentage_used`, ns2)).toHaveLength(1);
     expect(after.series(`${P}ftl_blocks`, ns1)).toHaveLength(0);
     expect(after.sum(`${P}namespace_available_spare`, ns2)).toBe(100);
   });
@@ -187,13 +224,30 @@ describe('/metrics', () => {
     expect(after.sum(`${P}controllers`, { nqn: NQN })).toBe(1);
     const cmds = after.sum(`${P}pdus_received_total`, { type: 'capsule_cmd' });
     expect(cmds).toBeGreaterThanOrEqual(2 * N + 64 + 2);
-    expect(after.sum(`${P}pdus_sent_total`, { type: 'capsule_resp' })).toBe(cmds);
+    expect(after.sum(`${P}pdus_sent_total`, { type: 'capsule_resp' })).toBe(cmds - 1); // the one with a bad header digest got a TermReq
     expect(after.sum(`${P}pdus_sent_total`, { type: 'c2h_data' })).toBeGreaterThanOrEqual(N);
     expect(after.sum(`${P}pdus_sent_total`, { type: 'r2t' })).toBeGreaterThanOrEqual(64); // 128 KiB writes exceed in-capsule data
     expect(after.sum(`${P}transport_received_bytes_total`)).toBeGreaterThan(N * 4096 + 64 * 128 * 1024);
     expect(after.sum(`${P}transport_sent_bytes_total`)).toBeGreaterThan(N * 4096);
     expect(after.sum(`${P}connect_rejects_total`, { reason: 'unknown-subsystem' })).toBe(1);
-    expect(after.sum(`${P}term_reqs_sent_total`)).toBe(0);
+    expect(after.sum(`${P}pdus_received_total`, { type: 'h2c_data' })).toBeGreaterThanOrEqual(64 + 256);
+    expect(after.sum(`${P}term_reqs_sent_total`)).toBe(1);
+    expect(after.sum(`${P}header_digest_errors_total`)).toBe(1);
+    expect(after.sum(`${P}data_digest_errors_total`)).toBe(1);
+    expect(after.sum(`${P}keep_alive_timeouts_total`)).toBe(1);
+    expect(before.sum(`${P}term_reqs_sent_total`) + before.sum(`${P}keep_alive_timeouts_total`)).toBe(0);
+  });
+
+  it('counts I/O in flight while a command is held by the device', async () => {
+    const api = `http://127.0.0.1:${daemon.httpPort}/api/v1/subsystems/${encodeURIComponent(NQN)}/namespaces/1/faults`;
+    const f = await fetch(api, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'slow_read', slba: 7, count: 1, delay_ms: 1500 }) });
+    expect(f.status).toBe(201);
+    const read = host.read(1, 7, 1);
+    let inFlight = 0;
+    for (let i = 0; i < 50 && inFlight === 0; i++) inFlight = (await scrape(daemon)).sum(`${P}namespace_io_now`, ns1);
+    expect(inFlight).toBe(1);
+    await read;
+    expect((await scrape(daemon)).sum(`${P}namespace_io_now`, ns1)).toBe(0);
   });
 
   it('carries info metrics that dashboards join on', () => {

@@ -33,6 +33,13 @@ describe('Dockerfile', () => {
     expect(finalText).toMatch(/^COPY --from=build \/src\/dist\/src \.\/dist\/src$/m);
   });
 
+  it('the final stage holds everything the npm package ships (package.json "files"): the status page is read at run time', () => {
+    const files = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { files: string[] }).files;
+    expect(files).toContain('src/http/status-page');
+    const copied = final.filter((l) => /^COPY\b/.test(l)).map((l) => l.split(/\s+/).at(-1)!.replace(/^\.\//, ''));
+    for (const f of files) expect(copied, f).toContain(f);
+  });
+
   it('installs production dependencies only in the final stage, without the prepare (tsc) script', () => {
     const installs = final.filter((l) => /\bnpm (ci|install|i)\b/.test(l));
     expect(installs.length).toBe(1);

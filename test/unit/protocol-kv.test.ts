@@ -151,12 +151,12 @@ describe('KV command layouts (src/protocol/kv.ts)', () => {
     expect(decodeIdentifyKvNamespace(b)).toEqual({ nsze: 1n << 30n, nuse: 12345n, formats: [{ maxKeyLength: 16, maxValueLength: 1 << 20, maxKeys: 0 }] });
   });
 
-  it('KV statuses are command specific (SCT 1) 85h..89h with DNR', () => {
-    expect(Status.KvInvalidValueSize).toBe(0x4185);
-    expect(Status.KvInvalidKeySize).toBe(0x4186);
-    expect(Status.KvKeyDoesNotExist).toBe(0x4187);
-    expect(Status.KvUnrecoveredError).toBe(0x4188);
-    expect(Status.KvKeyExists).toBe(0x4189);
+  it('KV statuses are generic (SCT 0) 85h..89h with DNR', () => {
+    expect(Status.KvInvalidValueSize).toBe(0x4085);
+    expect(Status.KvInvalidKeySize).toBe(0x4086);
+    expect(Status.KvKeyDoesNotExist).toBe(0x4087);
+    expect(Status.KvUnrecoveredError).toBe(0x4088);
+    expect(Status.KvKeyExists).toBe(0x4089);
     expect(statusName(Status.KvKeyDoesNotExist)).toBe('KvKeyDoesNotExist');
   });
 });
