@@ -3,7 +3,7 @@
 # nsid 1 is a kv namespace with NVMeVirt's vendor opcodes (identifies as NVM: /dev/nvme0n1);
 # nsid 2 uses the NVMe KV command set (CSI 01h: only the generic device /dev/ng0n2).
 #
-# The seed's store_retrieve.sh runs as written except for DEV. The guest lacks three things it
+# The seed's store_retrieve.sh runs as written, under bash, except for DEV. The guest lacks three things it
 # assumes, provided as shims on PATH (the script itself is not touched): sudo (we are root),
 # uuidgen (util-linux's is not in the initramfs: the kernel's random UUID), and nvme-cli 2.3's
 # io-passthru has no -v flag (the seed's -svw / -svr come from another nvme-cli version), so an
@@ -108,7 +108,7 @@ sed 's/(\.{3})/(.{4})/g' /tmp/store_retrieve.sh > /tmp/store_retrieve16.sh
 
 seed() {
   : > /tmp/uuids
-  PATH=/tmp/kvbin:$PATH sh "$1"
+  PATH=/tmp/kvbin:$PATH bash "$1"
   echo "VAL=$(tail -n 1 /tmp/uuids)"
 }
 step seed-15 seed /tmp/store_retrieve.sh

@@ -80,13 +80,15 @@ for a in $(/bin/busybox --list); do [ -e "$R/bin/$a" ] || ln -s busybox "$R/bin/
 copy_bin() {
   local b=$1
   mkdir -p "$R$(dirname "$b")"
+  rm -f "$R$b" # a busybox applet link of the same name: cp would write through it into busybox
   cp "$b" "$R$b"
   for l in $(ldd "$b" | awk '/=> \//{print $3} /^\t\/lib/{print $1}'); do
     mkdir -p "$R$(dirname "$l")"; cp -L "$l" "$R$l" 2>/dev/null || true
   done
 }
 # Real tools win over busybox applets: /usr/sbin and /usr/bin come first in the guest's PATH.
-for b in /usr/sbin/nvme /usr/bin/fio /usr/sbin/blkzone /usr/sbin/blkdiscard /usr/bin/cmp /usr/sbin/blockdev; do
+# bash: the seed KV script (test/e2e/guest/kv.sh) is a bash script and runs under bash, as written.
+for b in /bin/bash /usr/sbin/nvme /usr/bin/fio /usr/sbin/blkzone /usr/sbin/blkdiscard /usr/bin/cmp /usr/sbin/blockdev; do
   [ -x "$b" ] || { log "missing $b"; exit 1; }
   copy_bin "$b"
 done
