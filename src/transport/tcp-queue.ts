@@ -564,7 +564,8 @@ export class TcpQueue implements ConnectableQueue {
     for (let i = 0; i < parts.length; i++) this.out.push(parts[i]!);
     if (this.ddgst) {
       const d = this.header(DIGEST_SIZE);
-      arena.buf.writeUInt32LE(parts.length === 1 ? crc32c(parts[0]!) : crc32cList(parts), d);
+      const src = req.c2hSource;
+      arena.buf.writeUInt32LE(src !== null ? src.crc32c(req.c2hOffset, len) : parts.length === 1 ? crc32c(parts[0]!) : crc32cList(parts), d);
     }
   }
 

@@ -3,6 +3,7 @@ import type { NamespaceStats } from '../controller/namespace.js';
 import type { NvmeRequest } from '../controller/request.js';
 import { SQE_SIZE } from '../protocol/sqe.js';
 import type { TcpQueue } from './tcp-queue.js';
+import type { BlockDevice } from '../devices/block-device.js';
 
 export const ReqState = {
   Free: 0,
@@ -25,6 +26,8 @@ export class TcpRequest implements NvmeRequest {
   result1 = 0;
   readonly c2h: Buffer[] = [];
   c2hLength = 0;
+  c2hSource: BlockDevice | null = null;
+  c2hOffset = 0;
   state: number = ReqState.Free;
   /** Bytes of H2C data received so far. */
   received = 0;
@@ -55,6 +58,7 @@ export class TcpRequest implements NvmeRequest {
     this.result1 = 0;
     this.c2h.length = 0;
     this.c2hLength = 0;
+    this.c2hSource = null;
     this.received = 0;
     this.digestError = false;
     this.earlyStatus = 0;

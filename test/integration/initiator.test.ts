@@ -79,6 +79,18 @@ describe('initiator <-> target', () => {
       expect((await h.read(1, 2000, 256)).equals(big)).toBe(true);
       const id = await h.identify(IdentifyCns.Controller);
       expect(id.length).toBe(4096);
+      // The target takes read digests from per-block CRCs it keeps: each change must drop them
+      // (the reader checks every digest, so a stale one fails the read).
+      const b = pattern(4096, 5);
+      await h.write(1, 8, b);
+      expect((await h.read(1, 7, 2)).equals(Buffer.concat([a, b]))).toBe(true);
+      const c = pattern(4096, 6);
+      await h.write(1, 7, c);
+      expect((await h.read(1, 7, 2)).equals(Buffer.concat([c, b]))).toBe(true);
+      await h.writeZeroes(1, 8, 1);
+      expect((await h.read(1, 7, 2)).equals(Buffer.concat([c, Buffer.alloc(4096)]))).toBe(true);
+      await h.deallocate(1, [{ slba: 7, nlb: 1 }]);
+      expect((await h.read(1, 6, 3)).equals(Buffer.alloc(3 * 4096))).toBe(true);
     });
   });
 
