@@ -124,14 +124,19 @@ async function main(): Promise<void> {
     { name: '4 KiB random read, QD32, header+data digests', spec: { depth: 32, blockSize: 4096, readFraction: 1, random: true, hdgst: true, ddgst: true }, floor: floorQd32 },
   ];
   const rows: Row[] = [];
-  for (const w of workloads) {
-    const runs: { r: LoadResult; cpu: number }[] = [];
-    for (let i = 0; i < RUNS; i++) {
+  // Round robin over the workloads (run 1 of each, then run 2...): this VM's speed drifts by tens
+  // of percent over minutes, and consecutive runs of one workload would catch a slow spell alone.
+  const runsOf = workloads.map(() => [] as { r: LoadResult; cpu: number }[]);
+  for (let i = 0; i < RUNS; i++) {
+    for (const [k, w] of workloads.entries()) {
       const c0 = cpuSeconds(target.pid!);
       const r = await runLoad({ ...base, ...(w.spec as LoadSpec) });
-      runs.push({ r, cpu: (cpuSeconds(target.pid!) - c0) / r.seconds });
+      runsOf[k]!.push({ r, cpu: (cpuSeconds(target.pid!) - c0) / r.seconds });
       if (r.errors) process.stderr.write(`${w.name}: ${r.errors} errors\n`);
     }
+  }
+  for (const [k, w] of workloads.entries()) {
+    const runs = runsOf[k]!;
     const iops = median(runs.map((x) => x.r.iops));
     const floorIops = w.floor ? median(w.floor.map((f) => f.iops)) : 0;
     rows.push({
