@@ -40,6 +40,14 @@ describe('Dockerfile', () => {
     for (const f of files) expect(copied, f).toContain(f);
   });
 
+  it('builds the CRC32C addon in the build stage (x64) and ships build/Release', () => {
+    const build = stages[0]!.join('\n');
+    expect(build).toMatch(/^COPY binding\.gyp \.\/$/m);
+    expect(build).toMatch(/^COPY native \.\/native$/m);
+    expect(build).toMatch(/npm run build:native/);
+    expect(finalText).toMatch(/^COPY --from=build \/src\/build\/Release \.\/build\/Release$/m);
+  });
+
   it('installs production dependencies only in the final stage, without the prepare (tsc) script', () => {
     const installs = final.filter((l) => /\bnpm (ci|install|i)\b/.test(l));
     expect(installs.length).toBe(1);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { crc32c, crc32cAppend4k, crc32cList, crc32cRange } from '../../src/protocol/digest.js';
+import { crc32c as nodeRsCrc32c } from '@node-rs/crc32';
+import { CRC32C_BACKEND, crc32c, crc32cAppend4k, crc32cList, crc32cRange } from '../../src/protocol/digest.js';
 
 /** Bitwise reference CRC32C (Castagnoli, reflected poly 0x82F63B78), independent of the native module. */
 function refCrc32c(data: Uint8Array): number {
@@ -86,5 +87,18 @@ describe('crc32cAppend4k', () => {
     let c = crc32c(blocks[0]!);
     for (const blk of blocks.slice(1)) c = crc32cAppend4k(c, crc32c(blk));
     expect(c).toBe(crc32c(Buffer.concat(blocks)));
+  });
+});
+
+describe('data digest backend', () => {
+  it('is our 3-lane SSE4.2 addon on x64 (npm ci builds it) and agrees with @node-rs/crc32 at every length and start', () => {
+    if (process.arch === 'x64') expect(CRC32C_BACKEND).toMatch(/addon/);
+    // Around the 3-lane round (3 x 1360 bytes), the 8-byte steps and chaining from an initial value.
+    for (const n of [257, 1000, 4079, 4080, 4081, 4096, 8160, 8161, 12240, 65536 + 5, 131072, 1 << 20]) {
+      const b = randomBytes(n + 3).subarray(3); // not 8-byte aligned
+      expect(crc32c(b), `${n}`).toBe(nodeRsCrc32c(b));
+      expect(crc32c(b, 0xdeadbeef), `${n} chained`).toBe(nodeRsCrc32c(b, 0xdeadbeef));
+    }
+    expect(crc32c(Buffer.concat([Buffer.from('123456789'), Buffer.alloc(300)]).subarray(0, 9))).toBe(0xe3069283);
   });
 });

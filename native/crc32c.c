@@ -1,0 +1,98 @@
+// CRC32C (Castagnoli) for NVMe/TCP data digests: the SSE4.2 crc32 instruction on three
+// independent lanes at once (one lane is bound by the instruction's 3-cycle latency; three
+// keep the unit busy), the lanes joined by advancing a CRC register over a lane of zero bytes,
+// which is linear and so four byte-table lookups. About three times a one-lane loop.
+#include <node_api.h>
+#include <nmmintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#define POLY 0x82F63B78u /* reflected Castagnoli polynomial */
+#define LANE 1360        /* bytes per lane: 3 lanes cover 4080 of a 4 KiB block */
+
+static uint32_t byte_table[256];
+static uint32_t lane_shift[4][256]; /* register after LANE zero bytes, per byte of the register */
+
+static void init_tables(void) {
+  for (uint32_t i = 0; i < 256; i++) {
+    uint32_t c = i;
+    for (int k = 0; k < 8; k++) c = (c >> 1) ^ (POLY & (0u - (c & 1u)));
+    byte_table[i] = c;
+  }
+  uint32_t basis[32];
+  for (int i = 0; i < 32; i++) {
+    uint32_t r = 1u << i;
+    for (int k = 0; k < LANE; k++) r = byte_table[r & 0xff] ^ (r >> 8);
+    basis[i] = r;
+  }
+  for (int k = 0; k < 4; k++) {
+    for (int b = 0; b < 256; b++) {
+      uint32_t v = 0;
+      for (int j = 0; j < 8; j++) if (b & (1 << j)) v ^= basis[8 * k + j];
+      lane_shift[k][b] = v;
+    }
+  }
+}
+
+static inline uint32_t shift_lane(uint32_t c) {
+  return lane_shift[0][c & 0xff] ^ lane_shift[1][(c >> 8) & 0xff] ^ lane_shift[2][(c >> 16) & 0xff] ^ lane_shift[3][c >> 24];
+}
+
+/* The CRC register after `p` (no initial or final inversion). */
+static uint32_t crc_register(uint32_t crc, const uint8_t *p, size_t n) {
+  while (n >= 3 * LANE) {
+    uint64_t a = crc, b = 0, c = 0;
+    for (size_t i = 0; i < LANE; i += 8) {
+      uint64_t x, y, z;
+      memcpy(&x, p + i, 8);
+      memcpy(&y, p + LANE + i, 8);
+      memcpy(&z, p + 2 * LANE + i, 8);
+      a = _mm_crc32_u64(a, x);
+      b = _mm_crc32_u64(b, y);
+      c = _mm_crc32_u64(c, z);
+    }
+    /* register(A || B || C) = shift(shift(reg(A)) ^ reg0(B)) ^ reg0(C) */
+    crc = shift_lane(shift_lane((uint32_t)a) ^ (uint32_t)b) ^ (uint32_t)c;
+    p += 3 * LANE;
+    n -= 3 * LANE;
+  }
+  uint64_t r = crc;
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t x;
+    memcpy(&x, p, 8);
+    r = _mm_crc32_u64(r, x);
+  }
+  crc = (uint32_t)r;
+  for (; n > 0; p++, n--) crc = _mm_crc32_u8(crc, *p);
+  return crc;
+}
+
+/* crc32c(data: Uint8Array, initial?: number): number, continuing from `initial` like @node-rs/crc32. */
+static napi_value crc32c(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value args[2];
+  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc < 1) {
+    napi_throw_type_error(env, NULL, "crc32c(data, initial?)");
+    return NULL;
+  }
+  napi_typedarray_type type;
+  size_t len;
+  void *data;
+  if (napi_get_typedarray_info(env, args[0], &type, &len, &data, NULL, NULL) != napi_ok || type != napi_uint8_array) {
+    napi_throw_type_error(env, NULL, "crc32c: data must be a Uint8Array or Buffer");
+    return NULL;
+  }
+  uint32_t initial = 0;
+  if (argc > 1 && napi_get_value_uint32(env, args[1], &initial) != napi_ok) initial = 0;
+  napi_value out;
+  napi_create_uint32(env, ~crc_register(~initial, (const uint8_t *)data, len), &out);
+  return out;
+}
+
+NAPI_MODULE_INIT() {
+  init_tables();
+  napi_value fn;
+  napi_create_function(env, "crc32c", NAPI_AUTO_LENGTH, crc32c, NULL, &fn);
+  napi_set_named_property(env, exports, "crc32c", fn);
+  return exports;
+}
