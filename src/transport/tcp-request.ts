@@ -1,9 +1,9 @@
 // One NVMe command on a TCP queue. Pooled per queue and reused; its index is the transfer tag.
 import type { NamespaceStats } from '../controller/namespace.js';
 import type { NvmeRequest } from '../controller/request.js';
+import type { BlockDevice } from '../devices/block-device.js';
 import { SQE_SIZE } from '../protocol/sqe.js';
 import type { TcpQueue } from './tcp-queue.js';
-import type { BlockDevice } from '../devices/block-device.js';
 
 export const ReqState = {
   Free: 0,

@@ -2,9 +2,8 @@
 // Changed event a Linux host rescans on), allowed hosts and ports, each validated like the file
 // with errors naming the body's field; the running configuration exports as a file that starts
 // an equal daemon; the bearer token guards all but probes and metrics.
-import { Command } from 'commander';
 import net from 'node:net';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerTimingCommand } from '../../src/cli/runtime-commands.js';
 import { validateTopology } from '../../src/config/topology.js';
 import { startDaemon, type Daemon } from '../../src/daemon.js';
@@ -13,6 +12,7 @@ import { discover } from '../../src/initiator/discovery.js';
 import { AdminOpcode, AsyncEvent, FeatureId, IdentifyCns, LogPage, Oaes } from '../../src/protocol/constants.js';
 import { Status } from '../../src/protocol/status.js';
 import { pattern } from '../helpers/pattern.js';
+import { runCli } from '../helpers/cli.js';
 import { freePort } from '../helpers/net.js';
 
 const A = 'nqn.2024-01.io.nvmf-emu:api-a';
@@ -212,22 +212,8 @@ describe('timing and statistics', () => {
 
   it('`nvmf-emu timing` shows and sets it through the API, with the token', async () => {
     const run = async (...args: string[]): Promise<{ out: string; err: string; code: number }> => {
-      const program = new Command().exitOverride();
-      registerTimingCommand(program);
-      let out = '';
-      let err = '';
-      const w = vi.spyOn(process.stdout, 'write').mockImplementation(((c: string | Uint8Array) => ((out += String(c)), true)) as typeof process.stdout.write);
-      const e = vi.spyOn(process.stderr, 'write').mockImplementation(((c: string | Uint8Array) => ((err += String(c)), true)) as typeof process.stderr.write);
-      process.exitCode = 0;
-      try {
-        await program.parseAsync(['node', 'nvmf-emu', 'timing', '-n', A, '--http', `http://127.0.0.1:${daemon.httpPort}`, ...args]);
-      } finally {
-        w.mockRestore();
-        e.mockRestore();
-      }
-      const code = Number(process.exitCode ?? 0);
-      process.exitCode = 0;
-      return { out, err, code };
+      const r = await runCli(registerTimingCommand, ['timing', '-n', A, '--http', `http://127.0.0.1:${daemon.httpPort}`, ...args]);
+      return { ...r, out: r.out.toString() };
     };
     const refused = await run('write_latency_ns=5000');
     expect(refused.code).toBe(1);

@@ -4,9 +4,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerKvCommand } from '../../src/cli/kv.js';
+import { runCli } from '../helpers/cli.js';
 import { NvmeHost } from '../../src/initiator/host.js';
 import { Csi, IdentifyCns, LogPage, NvmOpcode } from '../../src/protocol/constants.js';
 import { decodeIdentifyKvNamespace, KvOpcode, KvOption, kvSqeFields, KvVendorOpcode, type KvCommandSet } from '../../src/protocol/kv.js';
@@ -353,31 +353,8 @@ describe('kv: timing and statistics', () => {
 });
 
 describe('nvmf-emu kv CLI', () => {
-  async function cli(...args: string[]): Promise<{ out: Buffer; err: string; code: number }> {
-    const program = new Command().exitOverride();
-    registerKvCommand(program);
-    const out: Buffer[] = [];
-    let err = '';
-    const w = vi.spyOn(process.stdout, 'write').mockImplementation(((c: string | Uint8Array, cb?: unknown) => {
-      out.push(Buffer.from(c));
-      if (typeof cb === 'function') (cb as () => void)();
-      return true;
-    }) as typeof process.stdout.write);
-    const e = vi.spyOn(process.stderr, 'write').mockImplementation(((c: string | Uint8Array) => {
-      err += String(c);
-      return true;
-    }) as typeof process.stderr.write);
-    process.exitCode = 0;
-    try {
-      await program.parseAsync(['node', 'nvmf-emu', 'kv', ...args, '--addr', '127.0.0.1', '--port', String(t.port()), '--nqn', SUBNQN]);
-    } finally {
-      w.mockRestore();
-      e.mockRestore();
-    }
-    const code = Number(process.exitCode ?? 0);
-    process.exitCode = 0;
-    return { out: Buffer.concat(out), err, code };
-  }
+  const cli = (...args: string[]): Promise<{ out: Buffer; err: string; code: number }> =>
+    runCli(registerKvCommand, ['kv', ...args, '--addr', '127.0.0.1', '--port', String(t.port()), '--nqn', SUBNQN]);
 
   for (const [nsid, label] of [[VENDOR, 'nvmevirt'], [NVMEKV, 'nvme-kv']] as const) {
     it(`put, get, exists, list, del on the ${label} namespace (layout detected from the CSI)`, async () => {
