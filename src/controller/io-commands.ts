@@ -133,8 +133,6 @@ function rw(ns: Namespace, req: NvmeRequest, slba: number, nlb: number): number 
       if (req.dataLength !== bytes) return Status.DataSglLengthInvalid;
       dev.readv(offset, bytes, req.c2h);
       req.c2hLength = bytes;
-      req.c2hSource = dev;
-      req.c2hOffset = offset;
       ns.stats.readCommands++;
       ns.stats.bytesRead += bytes;
       return finish(ns, req, ModelOp.Read, slba, nlb, false, Status.Success);

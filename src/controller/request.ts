@@ -1,6 +1,5 @@
 // The unit that flows from a transport to the controller and back: one NVMe command.
 // Transports implement it (pooled, one object per queue slot); handlers only see this.
-import type { BlockDevice } from '../devices/block-device.js';
 
 /** Returned by a handler that will call `complete()` later (device latency, AER). */
 export const ASYNC = -1;
@@ -24,9 +23,6 @@ export interface NvmeRequest {
   /** Controller-to-host data: views to send as C2HData, in order (no copy needed). */
   readonly c2h: Buffer[];
   c2hLength: number;
-  /** Where c2h came from when it is a device's bytes, so the transport can take the data digest from the device's block CRCs (null: compute it). */
-  c2hSource: BlockDevice | null;
-  c2hOffset: number;
   /** Complete an ASYNC command with a status (status.ts form). */
   complete(status: number): void;
 }

@@ -9,8 +9,6 @@ export interface BlockDevice {
   /** Bytes of backing memory in use (reported as NUSE). */
   readonly allocatedBytes: number;
   readv(offset: number, length: number, out: Buffer[]): void;
-  /** CRC32C of the stored bytes [offset, offset+length), what readv returns (data digests; cached per 4 KiB block). */
-  crc32c(offset: number, length: number): number;
   /** False when the daemon's memory budget cannot take the data: nothing was written (Capacity Exceeded). Never for a file-backed device. */
   write(offset: number, src: Uint8Array, srcOff?: number, length?: number): boolean;
   /** Would a write of [offset, offset+length) be taken now (the memory budget)? No data changes (file caches may give memory back). */

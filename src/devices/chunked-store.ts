@@ -1,14 +1,9 @@
 // What the memory store and the file store share: a namespace's bytes in fixed-size chunks, the
 // walk of a byte range over them, reads as views (no copy), all-or-nothing writes, zeroing that
 // drops whole chunks. Subclasses say where a chunk comes from and what happens when it changes.
-import { CRC_BLOCK, crc32c, crc32cAppend4k, crc32cList } from '../protocol/digest.js';
 import { UNLIMITED, type MemoryBudget } from './memory-budget.js';
 
 export const DEFAULT_CHUNK_SIZE = 256 * 1024;
-/** Chunks whose block CRCs are kept at most (8 KiB of tables per 1 GiB read with digests); past it they start over. */
-const MAX_CRC_TABLES = 65536;
-/** CRC32C of a block of zeroes (never-written blocks). */
-const ZERO_BLOCK_CRC = crc32c(Buffer.alloc(CRC_BLOCK));
 
 export abstract class ChunkedStore {
   /** Shared zero page for reads of never-written ranges; never handed out for writing. */
@@ -35,55 +30,6 @@ export abstract class ChunkedStore {
   protected abstract dropChunk(idx: number): void;
   /** Part of a chunk now reads as zeroes. */
   protected abstract zeroPart(idx: number, within: number, n: number): void;
-
-  /**
-   * CRC32C of each 4 KiB block as stored, per chunk (-1: not known yet). Made by data-digest reads
-   * (crc32c below) so a block read again costs a lookup, not 4 KiB of CRC; any change to a chunk
-   * drops its table (write, zero) before the change can be read.
-   */
-  private readonly blockCrcs = new Map<number, Float64Array>();
-
-  /** CRC32C of the stored bytes [offset, offset+length) (the data digest of a read of them). */
-  crc32c(offset: number, length: number): number {
-    const cs = this.chunkSize;
-    if (((offset | length) & (CRC_BLOCK - 1)) !== 0 || length === 0 || cs < CRC_BLOCK) {
-      const parts: Buffer[] = [];
-      this.readv(offset, length, parts);
-      return crc32cList(parts);
-    }
-    let crc = 0;
-    let first = true;
-    for (let end = offset + length; offset < end; offset += CRC_BLOCK) {
-      const idx = Math.floor(offset / cs);
-      const block = (offset - idx * cs) / CRC_BLOCK;
-      let c: number;
-      const chunk = this.readChunk(idx);
-      if (chunk === null) c = ZERO_BLOCK_CRC;
-      else {
-        let tab = this.blockCrcs.get(idx);
-        if (tab === undefined) {
-          if (this.blockCrcs.size >= MAX_CRC_TABLES) this.blockCrcs.clear();
-          tab = new Float64Array(cs / CRC_BLOCK).fill(-1);
-          this.blockCrcs.set(idx, tab);
-        }
-        c = tab[block]!;
-        if (c < 0) c = tab[block] = crc32c(chunk.subarray(block * CRC_BLOCK, (block + 1) * CRC_BLOCK));
-      }
-      crc = first ? c : crc32cAppend4k(crc, c);
-      first = false;
-    }
-    return crc;
-  }
-
-  /** Chunk idx is about to change: its block CRCs no longer hold. */
-  private changing(idx: number): void {
-    if (this.blockCrcs.size !== 0) this.blockCrcs.delete(idx);
-  }
-
-  /** Every chunk changes (the store is cleared). */
-  protected forgetBlockCrcs(): void {
-    this.blockCrcs.clear();
-  }
 
   /** Append views covering [offset, offset+length) to `out`; the views alias the store. */
   readv(offset: number, length: number, out: Buffer[]): void {
@@ -121,7 +67,6 @@ export abstract class ChunkedStore {
       const idx = Math.floor(offset / cs);
       const within = offset - idx * cs;
       const n = Math.min(length, cs - within);
-      this.changing(idx);
       this.writeChunk(idx)!.set(src.subarray(srcOff, srcOff + n), within);
       this.changed(idx);
       offset += n;
@@ -138,7 +83,6 @@ export abstract class ChunkedStore {
       const idx = Math.floor(offset / cs);
       const within = offset - idx * cs;
       const n = Math.min(length, cs - within);
-      this.changing(idx);
       if (n === cs) this.dropChunk(idx);
       else this.zeroPart(idx, within, n);
       offset += n;

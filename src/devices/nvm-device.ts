@@ -53,9 +53,6 @@ export class NvmDevice implements BlockDevice {
   readv(offset: number, length: number, out: Buffer[]): void {
     this.store.readv(offset, length, out);
   }
-  crc32c(offset: number, length: number): number {
-    return this.store.crc32c(offset, length);
-  }
   write(offset: number, src: Uint8Array, srcOff?: number, length?: number): boolean {
     return this.store.write(offset, src, srcOff, length);
   }

@@ -49,6 +49,5 @@ export class SparseMemoryStore extends ChunkedStore {
   clear(): void {
     this.budget.release(this.chunks.size * this.chunkSize);
     this.chunks.clear();
-    this.forgetBlockCrcs();
   }
 }

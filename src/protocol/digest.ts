@@ -62,37 +62,6 @@ export function crc32cRange(b: Buffer, start: number, end: number): number {
   return nativeCrc32c(b.subarray(start, end), 0) >>> 0;
 }
 
-/** The block size whose CRCs combine by table lookups (crc32cAppend4k): the granule of the stores' CRC cache. */
-export const CRC_BLOCK = 4096;
-
-// CRC(A || B) = L(CRC(A)) ^ CRC(B) when |B| = n, where L advances the raw CRC register over n zero
-// bytes (the initial value and final XOR cancel out). L is linear over GF(2), so four byte tables
-// of its images apply it.
-function shiftTables(n: number): Uint32Array {
-  const basis = new Uint32Array(32);
-  for (let i = 0; i < 32; i++) {
-    let r = (1 << i) >>> 0;
-    for (let k = 0; k < n; k++) r = (T[r & 0xff]! ^ (r >>> 8)) >>> 0;
-    basis[i] = r;
-  }
-  const t = new Uint32Array(4 * 256);
-  for (let k = 0; k < 4; k++) {
-    for (let b = 0; b < 256; b++) {
-      let v = 0;
-      for (let j = 0; j < 8; j++) if (b & (1 << j)) v ^= basis[8 * k + j]!;
-      t[k * 256 + b] = v >>> 0;
-    }
-  }
-  return t;
-}
-const SHIFT_4K = shiftTables(CRC_BLOCK);
-
-/** CRC32C of A followed by a 4 KiB block B, from CRC(A) and CRC(B). */
-export function crc32cAppend4k(crcA: number, crcB: number): number {
-  const s = SHIFT_4K;
-  return (s[crcA & 0xff]! ^ s[256 + ((crcA >>> 8) & 0xff)]! ^ s[512 + ((crcA >>> 16) & 0xff)]! ^ s[768 + (crcA >>> 24)]! ^ crcB) >>> 0;
-}
-
 /** CRC32C over several buffers as if concatenated. */
 export function crc32cList(parts: readonly Uint8Array[]): number {
   let c = 0;

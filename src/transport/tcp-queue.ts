@@ -564,8 +564,7 @@ export class TcpQueue implements ConnectableQueue {
     for (let i = 0; i < parts.length; i++) this.out.push(parts[i]!);
     if (this.ddgst) {
       const d = this.header(DIGEST_SIZE);
-      const src = req.c2hSource;
-      arena.buf.writeUInt32LE(src !== null ? src.crc32c(req.c2hOffset, len) : parts.length === 1 ? crc32c(parts[0]!) : crc32cList(parts), d);
+      arena.buf.writeUInt32LE(parts.length === 1 ? crc32c(parts[0]!) : crc32cList(parts), d);
     }
   }
 

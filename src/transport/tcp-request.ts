@@ -1,7 +1,6 @@
 // One NVMe command on a TCP queue. Pooled per queue and reused; its index is the transfer tag.
 import type { NamespaceStats } from '../controller/namespace.js';
 import type { NvmeRequest } from '../controller/request.js';
-import type { BlockDevice } from '../devices/block-device.js';
 import { SQE_SIZE } from '../protocol/sqe.js';
 import type { TcpQueue } from './tcp-queue.js';
 
@@ -26,8 +25,6 @@ export class TcpRequest implements NvmeRequest {
   result1 = 0;
   readonly c2h: Buffer[] = [];
   c2hLength = 0;
-  c2hSource: BlockDevice | null = null;
-  c2hOffset = 0;
   state: number = ReqState.Free;
   /** Bytes of H2C data received so far. */
   received = 0;
@@ -58,7 +55,6 @@ export class TcpRequest implements NvmeRequest {
     this.result1 = 0;
     this.c2h.length = 0;
     this.c2hLength = 0;
-    this.c2hSource = null;
     this.received = 0;
     this.digestError = false;
     this.earlyStatus = 0;

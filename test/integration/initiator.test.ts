@@ -79,8 +79,8 @@ describe('initiator <-> target', () => {
       expect((await h.read(1, 2000, 256)).equals(big)).toBe(true);
       const id = await h.identify(IdentifyCns.Controller);
       expect(id.length).toBe(4096);
-      // The target takes read digests from per-block CRCs it keeps: each change must drop them
-      // (the reader checks every digest, so a stale one fails the read).
+      // Each kind of change shows in the next read's digest (the reader checks every digest, so a
+      // digest of stale data fails the read).
       const b = pattern(4096, 5);
       await h.write(1, 8, b);
       expect((await h.read(1, 7, 2)).equals(Buffer.concat([a, b]))).toBe(true);

@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FileStore } from '../../src/devices/file-store.js';
 import { MemoryBudget } from '../../src/devices/memory-budget.js';
-import { crc32cList } from '../../src/protocol/digest.js';
 import { pattern } from '../helpers/pattern.js';
 
 // fdatasync counted (and still done), to see durable() sync data that eviction wrote back.
@@ -28,25 +27,6 @@ const CS = 64 * 1024;
 const CAP = 1024 * 1024;
 
 describe('FileStore', () => {
-  it('crc32c (data digests) matches the bytes read back through eviction, reload and changes', async () => {
-    const path = tmpFile();
-    const s = new FileStore(path, CAP, CS, new MemoryBudget(2 * CS)); // two chunks in memory
-    const truth = (o: number, l: number): number => {
-      const parts: Buffer[] = [];
-      s.readv(o, l, parts);
-      return crc32cList(parts);
-    };
-    for (let c = 0; c < CAP / CS; c++) s.write(c * CS, pattern(CS, c + 1)); // evicts as it goes
-    for (const o of [0, CS - 4096, 5 * CS, CAP - 8192]) {
-      expect(s.crc32c(o, 8192)).toBe(truth(o, 8192));
-      expect(s.crc32c(o, 8192)).toBe(truth(o, 8192));
-    }
-    s.write(4096 + 1, Buffer.from('x')); // a block whose CRC is cached
-    s.zero(5 * CS, CS);
-    for (const o of [0, 5 * CS - 4096]) expect(s.crc32c(o, 8192)).toBe(truth(o, 8192));
-    await s.close();
-  });
-
   it('creates a sparse file of the capacity and reads zeroes from it', async () => {
     const path = tmpFile();
     const s = new FileStore(path, CAP, CS);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { crc32c as nodeRsCrc32c } from '@node-rs/crc32';
-import { CRC32C_BACKEND, crc32c, crc32cAppend4k, crc32cList, crc32cRange } from '../../src/protocol/digest.js';
+import { CRC32C_BACKEND, crc32c, crc32cList, crc32cRange } from '../../src/protocol/digest.js';
 
 /** Bitwise reference CRC32C (Castagnoli, reflected poly 0x82F63B78), independent of the native module. */
 function refCrc32c(data: Uint8Array): number {
@@ -70,23 +70,6 @@ describe('crc32c', () => {
     expect(crc32c(b.subarray(24), crc32c(b.subarray(0, 24)))).toBe(whole);
     expect(crc32c(b.subarray(4990), crc32c(b.subarray(0, 4990)))).toBe(whole);
     expect(crc32cList([b.subarray(0, 10), b.subarray(10, 3000), b.subarray(3000, 3100), b.subarray(3100)])).toBe(whole);
-  });
-});
-
-describe('crc32cAppend4k', () => {
-  it('CRC(A || B) from CRC(A) and CRC(B) for a 4 KiB B, whatever A', () => {
-    for (const aLen of [1, 24, 4096, 8192 + 3, 65536]) {
-      const a = randomBytes(aLen);
-      const b = randomBytes(4096);
-      expect(crc32cAppend4k(crc32c(a), crc32c(b))).toBe(crc32c(Buffer.concat([a, b])));
-    }
-    // Zeroes, and a chain of blocks.
-    const z = Buffer.alloc(4096);
-    expect(crc32cAppend4k(crc32c(z), crc32c(z))).toBe(crc32c(Buffer.alloc(8192)));
-    const blocks = Array.from({ length: 5 }, () => randomBytes(4096));
-    let c = crc32c(blocks[0]!);
-    for (const blk of blocks.slice(1)) c = crc32cAppend4k(c, crc32c(blk));
-    expect(c).toBe(crc32c(Buffer.concat(blocks)));
   });
 });
 
