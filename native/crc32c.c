@@ -89,10 +89,75 @@ static napi_value crc32c(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* crc32cRange(buf, start, end): CRC32C of buf[start, end) with no view made for it. */
+static napi_value crc32c_range(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value args[3];
+  napi_typedarray_type type;
+  size_t len;
+  void *data;
+  uint32_t start = 0, end = 0;
+  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc < 3 ||
+      napi_get_typedarray_info(env, args[0], &type, &len, &data, NULL, NULL) != napi_ok || type != napi_uint8_array ||
+      napi_get_value_uint32(env, args[1], &start) != napi_ok || napi_get_value_uint32(env, args[2], &end) != napi_ok ||
+      start > end || end > len) {
+    napi_throw_range_error(env, NULL, "crc32cRange(buf, start, end): a Uint8Array and 0 <= start <= end <= length");
+    return NULL;
+  }
+  napi_value out;
+  napi_create_uint32(env, ~crc_register(~0u, (const uint8_t *)data + start, end - start), &out);
+  return out;
+}
+
+/* crc32cInto(data, out, outOffset): the CRC32C of data into out[outOffset, +4), little-endian (a data digest as it goes on the wire). */
+static napi_value crc32c_into(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value args[3];
+  napi_typedarray_type type;
+  size_t len, outLen;
+  void *data, *out;
+  uint32_t off = 0;
+  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc < 3 ||
+      napi_get_typedarray_info(env, args[0], &type, &len, &data, NULL, NULL) != napi_ok || type != napi_uint8_array ||
+      napi_get_typedarray_info(env, args[1], &type, &outLen, &out, NULL, NULL) != napi_ok || type != napi_uint8_array ||
+      napi_get_value_uint32(env, args[2], &off) != napi_ok || (size_t)off + 4 > outLen) {
+    napi_throw_range_error(env, NULL, "crc32cInto(data, out, outOffset): Uint8Arrays, 4 bytes at outOffset");
+    return NULL;
+  }
+  uint32_t crc = ~crc_register(~0u, (const uint8_t *)data, len);
+  uint8_t *o = (uint8_t *)out + off;
+  o[0] = (uint8_t)crc;
+  o[1] = (uint8_t)(crc >> 8);
+  o[2] = (uint8_t)(crc >> 16);
+  o[3] = (uint8_t)(crc >> 24);
+  return NULL;
+}
+
+/* prefetch(data): ask the cache for the first 4 KiB of data (its digest is computed at flush). */
+static napi_value prefetch(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg;
+  napi_typedarray_type type;
+  size_t len;
+  void *data;
+  if (napi_get_cb_info(env, info, &argc, &arg, NULL, NULL) == napi_ok && argc == 1 &&
+      napi_get_typedarray_info(env, arg, &type, &len, &data, NULL, NULL) == napi_ok && type == napi_uint8_array) {
+    if (len > 4096) len = 4096;
+    for (size_t i = 0; i < len; i += 64) _mm_prefetch((const char *)data + i, _MM_HINT_T0);
+  }
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
   init_tables();
   napi_value fn;
   napi_create_function(env, "crc32c", NAPI_AUTO_LENGTH, crc32c, NULL, &fn);
   napi_set_named_property(env, exports, "crc32c", fn);
+  napi_create_function(env, "crc32cRange", NAPI_AUTO_LENGTH, crc32c_range, NULL, &fn);
+  napi_set_named_property(env, exports, "crc32cRange", fn);
+  napi_create_function(env, "crc32cInto", NAPI_AUTO_LENGTH, crc32c_into, NULL, &fn);
+  napi_set_named_property(env, exports, "crc32cInto", fn);
+  napi_create_function(env, "prefetch", NAPI_AUTO_LENGTH, prefetch, NULL, &fn);
+  napi_set_named_property(env, exports, "prefetch", fn);
   return exports;
 }

@@ -1,21 +1,27 @@
 // CRC32C for NVMe/TCP header and data digests; the digest on the wire is the final CRC value,
-// little-endian. Data digests use our addon (native/crc32c.c: SSE4.2 crc32 on three lanes, ~20
-// GB/s, built by `npm ci` on x64 where a C compiler is present) or else @node-rs/crc32 (one
-// lane: ~5 GB/s; also ARM). A native call plus the view it needs costs ~150-350 ns however short
-// the input, so header digests (24-76 bytes) use a slice-by-8 table in JS over a range instead:
-// ~50 ns for 24 bytes.
+// little-endian. Our addon (native/crc32c.c: SSE4.2 crc32 on three lanes, ~20 GB/s, built by
+// `npm ci` on x64 where a C compiler is present) does both: its call costs ~45 ns, and it works on a
+// range of a buffer, so a header digest needs no view and no table (a JS table's 8 KiB is evicted
+// from the cache by the data between two commands). Without it: @node-rs/crc32 (one lane, ~5 GB/s;
+// also ARM) for data, and a slice-by-8 table in JS for headers, where a napi-rs call plus the view
+// it needs would cost ~150-350 ns however short the input.
 import { createRequire } from 'node:module';
 import { crc32c as nodeRsCrc32c } from '@node-rs/crc32';
 
-type NativeCrc = (data: Uint8Array, initial: number) => number;
+interface Addon {
+  crc32c(data: Uint8Array, initial?: number): number;
+  crc32cRange(data: Uint8Array, start: number, end: number): number;
+  crc32cInto(data: Uint8Array, out: Uint8Array, outOffset: number): void;
+  prefetch(data: Uint8Array): void;
+}
 
 /** Our addon from build/Release (next to package.json: two levels up from src/, three from dist/src/). */
-function loadAddon(): NativeCrc | null {
+function loadAddon(): Addon | null {
   if (process.env.NVMF_EMU_CRC32C === 'node-rs') return null;
   const require = createRequire(import.meta.url);
   for (const p of ['../../build/Release/crc32c.node', '../../../build/Release/crc32c.node']) {
     try {
-      return (require(p) as { crc32c: NativeCrc }).crc32c;
+      return require(p) as Addon;
     } catch {
       // not built here (no compiler, not x64, or --ignore-scripts): the next place, then @node-rs
     }
@@ -23,11 +29,10 @@ function loadAddon(): NativeCrc | null {
   return null;
 }
 const addon = loadAddon();
-const nativeCrc32c: NativeCrc = addon ?? (nodeRsCrc32c as NativeCrc);
 /** Which implementation data digests use (bench output, tests). */
 export const CRC32C_BACKEND: 'nvmf-emu addon (SSE4.2, 3 lanes)' | '@node-rs/crc32' = addon ? 'nvmf-emu addon (SSE4.2, 3 lanes)' : '@node-rs/crc32';
 
-/** Below this many bytes the JS table beats the native call. */
+/** Below this many bytes the JS table beats a @node-rs/crc32 call (no addon). */
 const JS_MAX = 256;
 
 const T = new Int32Array(8 * 256);
@@ -51,16 +56,25 @@ function tableCrc(b: Uint8Array, start: number, end: number, initial: number): n
   return ~c >>> 0;
 }
 
-export function crc32c(data: Uint8Array, initial = 0): number {
-  if (data.length <= JS_MAX) return tableCrc(data, 0, data.length, initial);
-  return nativeCrc32c(data, initial) >>> 0;
-}
+// The addon's functions are taken out of its exports once: a property load per call on a native
+// module's exports object costs more than the call.
+/** CRC32C of data, continuing from `initial`. */
+export const crc32c: (data: Uint8Array, initial?: number) => number = addon !== null ? addon.crc32c
+  : (data, initial = 0) => (data.length <= JS_MAX ? tableCrc(data, 0, data.length, initial) : nodeRsCrc32c(data as Buffer, initial) >>> 0);
 
-/** CRC32C of b[start, end) without making a view for short ranges (header digests). */
-export function crc32cRange(b: Buffer, start: number, end: number): number {
-  if (end - start <= JS_MAX) return tableCrc(b, start, end, 0);
-  return nativeCrc32c(b.subarray(start, end), 0) >>> 0;
-}
+/** CRC32C of b[start, end) without making a view (header digests). */
+export const crc32cRange: (b: Buffer, start: number, end: number) => number = addon !== null ? addon.crc32cRange
+  : (b, start, end) => (end - start <= JS_MAX ? tableCrc(b, start, end, 0) : nodeRsCrc32c(b.subarray(start, end), 0) >>> 0);
+
+/** Write the CRC32C of `data` into out[outOffset, +4), little-endian: a data digest in place. */
+export const crc32cInto: (data: Uint8Array, out: Buffer, outOffset: number) => void = addon !== null ? addon.crc32cInto
+  : (data, out, outOffset) => void out.writeUInt32LE(crc32c(data), outOffset);
+
+/**
+ * Have the first 4 KiB of `data` loaded into the cache while other work goes on (its data digest
+ * is computed later): a random block of a namespace is in DRAM. No-op without the addon.
+ */
+export const prefetch: (data: Uint8Array) => void = addon !== null ? addon.prefetch : () => {};
 
 /** CRC32C over several buffers as if concatenated. */
 export function crc32cList(parts: readonly Uint8Array[]): number {

@@ -1,7 +1,19 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { crc32c as nodeRsCrc32c } from '@node-rs/crc32';
-import { CRC32C_BACKEND, crc32c, crc32cList, crc32cRange } from '../../src/protocol/digest.js';
+
+type Digest = typeof import('../../src/protocol/digest.js');
+
+/** A fresh copy of the digest module: with our addon (where built) or forced onto the fallback. */
+async function loadDigest(fallback: boolean): Promise<Digest> {
+  vi.resetModules();
+  if (fallback) process.env.NVMF_EMU_CRC32C = 'node-rs';
+  try {
+    return await import('../../src/protocol/digest.js');
+  } finally {
+    delete process.env.NVMF_EMU_CRC32C;
+  }
+}
 
 /** Bitwise reference CRC32C (Castagnoli, reflected poly 0x82F63B78), independent of the native module. */
 function refCrc32c(data: Uint8Array): number {
@@ -13,7 +25,22 @@ function refCrc32c(data: Uint8Array): number {
   return (c ^ 0xffffffff) >>> 0;
 }
 
-describe('crc32c', () => {
+describe.each([['the addon (where built)', false], ['the fallback (@node-rs/crc32 + JS table)', true]] as const)('crc32c with %s', (_name, fallback) => {
+  let crc32c: Digest['crc32c'];
+  let crc32cList: Digest['crc32cList'];
+  let crc32cRange: Digest['crc32cRange'];
+  let crc32cInto: Digest['crc32cInto'];
+  let prefetch: Digest['prefetch'];
+  let backend: Digest['CRC32C_BACKEND'];
+  beforeAll(async () => {
+    ({ crc32c, crc32cList, crc32cRange, crc32cInto, prefetch, CRC32C_BACKEND: backend } = await loadDigest(fallback));
+  });
+
+  it('is the implementation asked for', () => {
+    if (fallback) expect(backend).toBe('@node-rs/crc32');
+    else if (process.arch === 'x64') expect(backend).toMatch(/addon/);
+  });
+
   it('matches the standard check value for "123456789"', () => {
     expect(crc32c(Buffer.from('123456789', 'ascii'))).toBe(0xe3069283);
   });
@@ -57,7 +84,7 @@ describe('crc32c', () => {
     expect(crc32cList([])).toBe(0);
   });
 
-  it('crc32cRange over any range equals the CRC of that slice (short ranges in JS, long ones native)', () => {
+  it('crc32cRange over any range equals the CRC of that slice', () => {
     const b = Buffer.from(Array.from({ length: 1000 }, (_, i) => (i * 131 + 7) & 0xff));
     for (const [s, e] of [[0, 0], [0, 24], [3, 27], [5, 81], [1, 257], [0, 256], [7, 263], [100, 1000]] as const) {
       expect(crc32cRange(b, s, e)).toBe(refCrc32c(b.subarray(s, e)));
@@ -71,10 +98,41 @@ describe('crc32c', () => {
     expect(crc32c(b.subarray(4990), crc32c(b.subarray(0, 4990)))).toBe(whole);
     expect(crc32cList([b.subarray(0, 10), b.subarray(10, 3000), b.subarray(3000, 3100), b.subarray(3100)])).toBe(whole);
   });
+
+  it('crc32cInto writes the digest little-endian at the offset and touches nothing else', () => {
+    const data = randomBytes(4096 + 5).subarray(5);
+    const out = Buffer.alloc(16, 0xee);
+    crc32cInto(data, out, 7);
+    expect(out.readUInt32LE(7)).toBe(refCrc32c(data));
+    expect(out.subarray(0, 7).every((x) => x === 0xee) && out.subarray(11).every((x) => x === 0xee)).toBe(true);
+    crc32cInto(Buffer.from('123456789'), out, 0);
+    expect(out.readUInt32LE(0)).toBe(0xe3069283);
+  });
+
+  it('prefetch takes any buffer and changes nothing', () => {
+    for (const b of [Buffer.alloc(0), Buffer.from('x'), randomBytes(4096), randomBytes(10000).subarray(3)]) {
+      const copy = Buffer.from(b);
+      prefetch(b);
+      expect(b.equals(copy)).toBe(true);
+    }
+  });
+});
+
+describe('the addon refuses what it cannot read', () => {
+  it.runIf(process.arch === 'x64')('range and offset outside the buffer: RangeError, no read or write past the end', async () => {
+    const d = await loadDigest(false);
+    expect(d.CRC32C_BACKEND).toMatch(/addon/);
+    const b = Buffer.alloc(100);
+    expect(() => d.crc32cRange(b, 10, 101)).toThrow(RangeError);
+    expect(() => d.crc32cRange(b, 50, 40)).toThrow(RangeError);
+    expect(() => d.crc32cInto(b, Buffer.alloc(8), 5)).toThrow(RangeError);
+    expect(() => d.crc32cRange('abc' as unknown as Buffer, 0, 1)).toThrow(RangeError);
+  });
 });
 
 describe('data digest backend', () => {
-  it('is our 3-lane SSE4.2 addon on x64 (npm ci builds it) and agrees with @node-rs/crc32 at every length and start', () => {
+  it('is our 3-lane SSE4.2 addon on x64 (npm ci builds it) and agrees with @node-rs/crc32 at every length and start', async () => {
+    const { CRC32C_BACKEND, crc32c } = await loadDigest(false);
     if (process.arch === 'x64') expect(CRC32C_BACKEND).toMatch(/addon/);
     // Around the 3-lane round (3 x 1360 bytes), the 8-byte steps and chaining from an initial value.
     for (const n of [257, 1000, 4079, 4080, 4081, 4096, 8160, 8161, 12240, 65536 + 5, 131072, 1 << 20]) {
