@@ -19,6 +19,8 @@ export interface LoadSpec {
   span: number;
   hdgst?: boolean;
   ddgst?: boolean;
+  /** Sequential only: stop after one pass over the span (a fill), whatever `seconds` says. */
+  once?: boolean;
 }
 
 export interface LoadResult {

@@ -22,10 +22,13 @@ class Run {
   seq = 0;
   readonly deadline: number;
   readonly blocks: number;
+  /** Commands to issue at most (one pass over the span for a fill). */
+  readonly limit: number;
   readonly payload: Buffer;
   constructor(readonly spec: LoadSpec, readonly nlb: number, start: number) {
     this.deadline = start + spec.seconds * 1000;
     this.blocks = Math.floor(spec.span / spec.blockSize);
+    this.limit = spec.once && !spec.random ? this.blocks : Infinity;
     this.payload = Buffer.alloc(spec.blockSize, 0xa5);
   }
 }
@@ -90,7 +93,7 @@ class RawQueue {
 
   start(): void {
     const now = performance.now();
-    for (let cid = 0; cid < this.depth; cid++) this.issue(cid, now);
+    for (let cid = 0; cid < this.depth && this.run.seq < this.run.limit; cid++) this.issue(cid, now);
     this.flush();
   }
 
@@ -212,7 +215,7 @@ class RawQueue {
         const run = this.run;
         if (status !== 0) run.errors++;
         else run.lat.push((now - this.sentAt[cid]!) * 1000);
-        if (now < run.deadline && this.failed === null) this.issue(cid, now);
+        if (now < run.deadline && run.seq < run.limit && this.failed === null) this.issue(cid, now);
         else if (this.running === 0) this.finished();
         return;
       }

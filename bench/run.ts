@@ -7,6 +7,9 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { crcLine } from './crc.js';
+import { loadConfig } from '../src/config/settings.js';
+import { parseSize } from '../src/config/size.js';
+import { startDaemon } from '../src/daemon.js';
 import { startFloorServer } from './floor.js';
 import { type LoadResult, type LoadSpec } from './load.js';
 import { runRawFloor, runRawLoad as runLoad } from './raw-load.js';
@@ -15,6 +18,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+/** Paired comparisons (digests, metrics on/off): this many pairs of slices this long. */
+const PAIRS = Number(process.env.BENCH_PAIRS ?? 16);
+const PAIR_SECONDS = Number(process.env.BENCH_PAIR_SECONDS ?? 1);
 const SUBNQN = 'nqn.2024-01.io.nvmf-emu:bench';
 
 
@@ -31,9 +37,9 @@ const children: ChildProcess[] = [];
 process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
 
 /** `core`: a core number or a taskset list ("0,1"). */
-function spawnPinned(core: number | string, args: string[]): ChildProcess {
-  const c = hasTaskset() ? spawn('taskset', ['-c', String(core), process.execPath, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
-    : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+function spawnPinned(core: number | string, args: string[], stdin: 'ignore' | 'pipe' = 'ignore'): ChildProcess {
+  const c = hasTaskset() ? spawn('taskset', ['-c', String(core), process.execPath, ...args], { stdio: [stdin, 'pipe', 'inherit'] })
+    : spawn(process.execPath, args, { stdio: [stdin, 'pipe', 'inherit'] });
   children.push(c);
   return c;
 }
@@ -64,6 +70,11 @@ async function freePort(): Promise<number> {
       srv.close(() => resolve(p));
     });
   });
+}
+
+/** One sequential pass of 128 KiB writes over the span. */
+async function fill(base: Omit<LoadSpec, 'depth' | 'blockSize' | 'readFraction' | 'random'>): Promise<void> {
+  await runLoad({ ...base, depth: 8, blockSize: 128 * 1024, readFraction: 0, random: false, seconds: 600, once: true });
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -112,8 +123,11 @@ async function main(): Promise<void> {
   const base: Omit<LoadSpec, 'depth' | 'blockSize' | 'readFraction' | 'random'> = {
     host: '127.0.0.1', port, subnqn: SUBNQN, nsid: 1, connections: 1, queues: 1, seconds: SECONDS, span: 1 << 30,
   };
-  // Fill the span once so reads return real data, not the shared zero page.
-  await runLoad({ ...base, depth: 8, blockSize: 128 * 1024, readFraction: 0, random: false, seconds: 3 });
+  // Fill the whole span so reads return real data, not the shared zero page, and writes never pay
+  // for allocating a chunk (a fill by time, as before 2026-12-07, covered 60% of it on a fresh target).
+  await fill(base);
+  // A fresh target's first seconds are 30-40% slower (JIT): warm the 4 KiB paths up before measuring.
+  await runLoad({ ...base, depth: 32, blockSize: 4096, readFraction: 0.5, random: true, seconds: 3 });
 
   const workloads: { name: string; spec: Partial<LoadSpec>; floor?: LoadResult[] }[] = [
     { name: '4 KiB random read, QD1', spec: { depth: 1, blockSize: 4096, readFraction: 1, random: true }, floor: floorQd1 },
@@ -151,6 +165,7 @@ async function main(): Promise<void> {
     });
     process.stderr.write(`${w.name}: ${(iops / 1000).toFixed(1)}K IOPS\n`);
   }
+  const digestsTable = await digestsPaired(target.pid!, base);
   target.kill('SIGTERM');
   const metricsTable = await metricsOnOff(tmp, base);
   const liveTable = await liveLatency(tmp, base);
@@ -170,9 +185,11 @@ async function main(): Promise<void> {
   process.stdout.write(table + '\n');
   const mdPath = join(root, 'BENCHMARKS.md');
   const md = readFileSync(mdPath, 'utf8');
+  process.stdout.write(digestsTable + '\n');
   process.stdout.write(metricsTable + '\n');
   process.stdout.write(liveTable + '\n');
   let out = between(md, '<!-- bench:start -->', '<!-- bench:end -->', table);
+  out = between(out, '<!-- bench-digests:start -->', '<!-- bench-digests:end -->', digestsTable);
   out = between(out, '<!-- bench-metrics:start -->', '<!-- bench-metrics:end -->', metricsTable);
   out = between(out, '<!-- bench-live:start -->', '<!-- bench-live:end -->', liveTable);
   if (!process.env.BENCH_NO_WRITE) writeFileSync(mdPath, out);
@@ -185,31 +202,102 @@ function between(md: string, start: string, end: string, text: string): string {
   return md.slice(0, md.indexOf(start) + start.length) + `\n${text}\n` + md.slice(md.indexOf(end));
 }
 
+/** One slice of a paired comparison: IOPS and the target's CPU time per command. */
+interface Slice {
+  iops: number;
+  cpuUs: number;
+}
+
+/** Run `spec` once against `port`, with the CPU the target process spent per command. */
+async function slice(pid: number, spec: LoadSpec): Promise<Slice> {
+  const c0 = cpuSeconds(pid);
+  const r = await runLoad(spec);
+  if (r.errors) process.stderr.write(`${r.errors} errors\n`);
+  return { iops: r.iops, cpuUs: ((cpuSeconds(pid) - c0) / r.ops) * 1e6 };
+}
+
+const quantile = (xs: number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
+const pct = (x: number): string => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
+
 /**
- * Metrics on vs off: two targets (one with /metrics scraped every second, one started with
- * --metrics-enabled false), runs interleaved so drift hits both alike.
+ * B against A in adjacent short slices, A B B A A B... (PAIRS pairs of PAIR_SECONDS each): this
+ * VM's speed drifts by tens of percent over minutes, and two target processes of one build differ
+ * by several percent (JIT and memory layout), so a ratio taken slice by slice in one process is
+ * the figure that survives; the median and interquartile range of the pair ratios are reported.
+ */
+async function paired(a: () => Promise<Slice>, b: () => Promise<Slice>): Promise<{ a: Slice[]; b: Slice[]; iops: number[]; cpu: number[] }> {
+  const out = { a: [] as Slice[], b: [] as Slice[], iops: [] as number[], cpu: [] as number[] };
+  for (let i = 0; i < PAIRS; i++) {
+    let x: Slice;
+    let y: Slice;
+    if (i % 2 === 0) {
+      x = await a();
+      y = await b();
+    } else {
+      y = await b();
+      x = await a();
+    }
+    out.a.push(x);
+    out.b.push(y);
+    out.iops.push(y.iops / x.iops - 1);
+    out.cpu.push(y.cpuUs / x.cpuUs - 1);
+  }
+  return out;
+}
+
+function pairedRow(name: string, r: Awaited<ReturnType<typeof paired>>): string {
+  const k = (xs: Slice[]): string => `${(median(xs.map((x) => x.iops)) / 1000).toFixed(1)}K`;
+  const c = (xs: Slice[]): string => median(xs.map((x) => x.cpuUs)).toFixed(2);
+  return `| ${name} | ${k(r.a)} | ${c(r.a)} | ${k(r.b)} | ${c(r.b)} | ${pct(median(r.iops))} (${pct(quantile(r.iops, 0.25))} .. ${pct(quantile(r.iops, 0.75))}) | ${pct(median(r.cpu))} (${pct(quantile(r.cpu, 0.25))} .. ${pct(quantile(r.cpu, 0.75))}) |`;
+}
+
+/** Header + data digests against none, paired slices on the table's target (same process). */
+async function digestsPaired(pid: number, base: Omit<LoadSpec, 'depth' | 'blockSize' | 'readFraction' | 'random'>): Promise<string> {
+  const spec = { ...base, depth: 32, blockSize: 4096, readFraction: 1, random: true, seconds: PAIR_SECONDS };
+  const r = await paired(() => slice(pid, spec), () => slice(pid, { ...spec, hdgst: true, ddgst: true }));
+  process.stderr.write(`digests paired: ${pct(median(r.iops))}\n`);
+  return [
+    `4 KiB random reads at QD32 without digests (A) and with header + data digests (B), ${PAIRS} pairs of ${PAIR_SECONDS} s slices in one target process, A B B A...; per pair B/A - 1, median (interquartile range).`,
+    '',
+    '| workload | A: IOPS | A: target CPU µs/command | B: IOPS | B: target CPU µs/command | IOPS B vs A | CPU per command B vs A |',
+    '|---|---|---|---|---|---|---|',
+    pairedRow('4 KiB random read, QD32: digests (B) vs none (A)', r),
+  ].join('\n');
+}
+
+/**
+ * Metrics on vs off in one target process (bench/run.ts toggle-target): per-command accounting is
+ * switched over its stdin between slices (connections made while off do not measure, exactly what
+ * --metrics-enabled false does to the data path), and /metrics is scraped every second while on.
  */
 async function metricsOnOff(tmp: string, base: Omit<LoadSpec, 'depth' | 'blockSize' | 'readFraction' | 'random'>): Promise<string> {
-  const start = async (on: boolean): Promise<{ proc: ChildProcess; port: number; http: number }> => {
-    const cfg = join(tmp, `metrics-${on}.json`);
-    writeFileSync(cfg, JSON.stringify({
-      hosts: [],
-      ports: [{ portid: 1, addr: { trtype: 'tcp', adrfam: 'ipv4', traddr: '127.0.0.1', trsvcid: String(await freePort()) }, param: { inline_data_size: 16384 }, subsystems: [SUBNQN] }],
-      subsystems: [{ nqn: SUBNQN, attr: { allow_any_host: '1' }, allowed_hosts: [], namespaces: [{ nsid: 1, enable: 1, device: {}, emulation: { type: 'nvm', capacity: '1GiB' } }] }],
-    }));
-    const http = await freePort();
-    const proc = spawnPinned(0, [join(root, 'dist/src/cli/main.js'), '--config', cfg, '--http-port', String(http), '--metrics-enabled', String(on), '--log-level', 'warn']);
-    const port = Number((await firstLine(proc, /listening on 127\.0\.0\.1:(\d+)/))[1]);
-    await runLoad({ ...base, port, depth: 8, blockSize: 128 * 1024, readFraction: 0, random: false, seconds: 2 });
-    return { proc, port, http };
+  const cfg = join(tmp, 'metrics.json');
+  writeFileSync(cfg, JSON.stringify({
+    hosts: [],
+    ports: [{ portid: 1, addr: { trtype: 'tcp', adrfam: 'ipv4', traddr: '127.0.0.1', trsvcid: String(await freePort()) }, param: { inline_data_size: 16384 }, subsystems: [SUBNQN] }],
+    subsystems: [{ nqn: SUBNQN, attr: { allow_any_host: '1' }, allowed_hosts: [], namespaces: [{ nsid: 1, enable: 1, device: {}, emulation: { type: 'nvm', capacity: '1GiB' } }] }],
+  }));
+  const proc = spawnPinned(0, [fileURLToPath(import.meta.url), 'toggle-target', cfg], 'pipe');
+  const m = await firstLine(proc, /listening on 127\.0\.0\.1:(\d+) http (\d+)/);
+  const port = Number(m[1]);
+  const http = Number(m[2]);
+  let acks = 0;
+  proc.stdout!.on('data', (c: Buffer) => (acks += (c.toString().match(/^ok$/gm) ?? []).length));
+  let on = true;
+  const setMetrics = async (v: boolean): Promise<void> => {
+    if (on === v) return;
+    on = v;
+    const want = acks + 1;
+    proc.stdin!.write(v ? 'on\n' : 'off\n');
+    while (acks < want) await new Promise((r) => setTimeout(r, 5));
   };
-  const on = await start(true);
-  const off = await start(false);
+  const b0 = { ...base, port };
+  await fill(b0);
   let scraping = true;
   let scrapes = 0;
   const scraper = (async () => {
     while (scraping) {
-      await fetch(`http://127.0.0.1:${on.http}/metrics`).then((r) => r.text()).then(() => scrapes++, () => {});
+      if (on) await fetch(`http://127.0.0.1:${http}/metrics`).then((r) => r.text()).then(() => scrapes++, () => {});
       await new Promise((r) => setTimeout(r, 1000));
     }
   })();
@@ -219,39 +307,50 @@ async function metricsOnOff(tmp: string, base: Omit<LoadSpec, 'depth' | 'blockSi
     ['4 KiB random read, QD32', { depth: 32, blockSize: 4096, readFraction: 1, random: true }],
     ['4 KiB random write, QD32', { depth: 32, blockSize: 4096, readFraction: 0, random: true }],
   ] as const) {
-    const a: LoadResult[] = [];
-    const b: LoadResult[] = [];
-    const ca: number[] = [];
-    const cb: number[] = [];
-    // Target CPU time per command: steadier than IOPS on a shared VM, where runs spread by ±10%.
-    const measure = async (t: { proc: ChildProcess; port: number }, into: LoadResult[], cpu: number[]): Promise<void> => {
-      const c0 = cpuSeconds(t.proc.pid!);
-      const r = await runLoad({ ...base, ...spec, port: t.port });
-      into.push(r);
-      cpu.push(((cpuSeconds(t.proc.pid!) - c0) / r.ops) * 1e6);
-    };
-    for (let i = 0; i < RUNS; i++) {
-      await measure(on, a, ca);
-      await measure(off, b, cb);
-    }
-    const ia = median(a.map((x) => x.iops));
-    const ib = median(b.map((x) => x.iops));
-    const pa = median(ca);
-    const pb = median(cb);
-    rows.push(`| ${name} | ${(ia / 1000).toFixed(1)}K | ${pa.toFixed(2)} | ${(ib / 1000).toFixed(1)}K | ${pb.toFixed(2)} | ${(((ia - ib) / ib) * 100).toFixed(1)}% | ${(((pa - pb) / pb) * 100).toFixed(1)}% |`);
-    process.stderr.write(`metrics on/off ${name}: ${(ia / 1000).toFixed(1)}K / ${(ib / 1000).toFixed(1)}K\n`);
+    const s = { ...b0, ...spec, seconds: PAIR_SECONDS };
+    await runLoad({ ...s, seconds: 2 }); // warm-up of this workload's code paths
+    const r = await paired(async () => (await setMetrics(false), slice(proc.pid!, s)), async () => (await setMetrics(true), slice(proc.pid!, s)));
+    rows.push(pairedRow(name, r));
+    process.stderr.write(`metrics on/off ${name}: ${pct(median(r.iops))}\n`);
   }
   scraping = false;
   await scraper;
-  on.proc.kill('SIGTERM');
-  off.proc.kill('SIGTERM');
+  proc.kill('SIGTERM');
   return [
-    `Metrics on (latency histograms, in-flight accounting, /metrics scraped every second: ${scrapes} scrapes) vs \`--metrics-enabled false\`; ${RUNS} interleaved runs x ${SECONDS} s each, medians.`,
+    `Metrics on (B: latency histograms, in-flight accounting, /metrics scraped every second: ${scrapes} scrapes) vs off (A: what \`--metrics-enabled false\` leaves of the data path), one target process switched between slices; ${PAIRS} pairs of ${PAIR_SECONDS} s slices, A B B A...; per pair B/A - 1, median (interquartile range).`,
     '',
-    '| workload | on: IOPS | on: target CPU µs/command | off: IOPS | off: target CPU µs/command | IOPS on vs off | CPU per command on vs off |',
+    '| workload | off: IOPS | off: target CPU µs/command | on: IOPS | on: target CPU µs/command | IOPS on vs off | CPU per command on vs off |',
     '|---|---|---|---|---|---|---|',
     ...rows,
   ].join('\n');
+}
+
+/** The metrics comparison's target: the daemon with per-command accounting switched by "on"/"off" lines on stdin. */
+async function toggleTarget(cfgPath: string): Promise<void> {
+  const { settings, topology } = loadConfig({ argv: ['--config', cfgPath, '--http-port', String(await freePort())], env: {} });
+  const daemon = await startDaemon({
+    topology,
+    http: settings.http,
+    metrics: { enabled: true },
+    limits: {
+      maxConnections: settings.limits.max_connections,
+      maxControllers: settings.limits.max_controllers,
+      maxQueueSize: settings.limits.max_queue_size,
+      maxMemoryBytes: parseSize(settings.limits.max_memory),
+    },
+    engine: { workers: settings.workers },
+  });
+  process.stdout.write(`listening on 127.0.0.1:${daemon.listeners[0]!.port} http ${daemon.httpPort}\n`);
+  let buf = '';
+  process.stdin.on('data', (c: Buffer) => {
+    buf += c.toString();
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      daemon.target.metricsEnabled = buf.slice(0, nl).trim() === 'on';
+      buf = buf.slice(nl + 1);
+      process.stdout.write('ok\n');
+    }
+  });
 }
 
 /**
@@ -273,7 +372,7 @@ async function liveLatency(tmp: string, base: Omit<LoadSpec, 'depth' | 'blockSiz
   const proc = spawnPinned(cores, [join(root, 'dist/src/cli/main.js'), '--config', cfg, '--no-http-enabled', '--log-level', 'warn']);
   const port = Number((await firstLine(proc, /listening on 127\.0\.0\.1:(\d+)/))[1]);
   const spec = { ...base, port, depth: 1, blockSize: 4096, readFraction: 1, random: true, span: 256 << 20 };
-  for (let i = 0; i < models.length; i++) await runLoad({ ...spec, nsid: i + 1, depth: 8, blockSize: 128 * 1024, readFraction: 0, random: false, seconds: 1 });
+  for (let i = 0; i < models.length; i++) await fill({ ...spec, nsid: i + 1 });
   const res: LoadResult[][] = models.map(() => []);
   for (let r = 0; r < RUNS; r++) for (let i = 0; i < models.length; i++) res[i]!.push(await runLoad({ ...spec, nsid: i + 1 }));
   proc.kill('SIGTERM');
@@ -287,7 +386,9 @@ async function liveLatency(tmp: string, base: Omit<LoadSpec, 'depth' | 'blockSiz
   ].join('\n');
 }
 
-if (process.argv[2] === 'floor-server') {
+if (process.argv[2] === 'toggle-target') {
+  await toggleTarget(process.argv[3]!);
+} else if (process.argv[2] === 'floor-server') {
   const s = await startFloorServer(0);
   process.stdout.write(`${s.port}\n`);
 } else {
