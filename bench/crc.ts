@@ -1,6 +1,7 @@
 // CRC32C speed as the target uses it: the native data digest (CRC32C_BACKEND) on 4 KiB in cache and
-// out of it (a random block of 1 GiB, as a random read finds it) and on 128 KiB, and the JS table
-// for header digests (the addon over a range, or the JS table without it). Prints one line of figures for BENCHMARKS.md.
+// out of it (a random block of 1 GiB, as a random read finds it) and on 128 KiB, and what header
+// digests use (the addon over a range, or the JS table without it). Prints one line of figures for
+// BENCHMARKS.md.
 import { CRC32C_BACKEND, crc32c, crc32cRange } from '../src/protocol/digest.js';
 
 function time(n: number, fn: (i: number) => number): number {

@@ -87,6 +87,8 @@ interface Row {
   p99: number;
   p999: number;
   cpu: number;
+  /** The load generator's own CPU (this process, both cores' worth of threads): near 100%, it is the limit. */
+  loadCpu: number;
   floorRatio: string;
 }
 
@@ -140,12 +142,14 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   // Round robin over the workloads (run 1 of each, then run 2...): this VM's speed drifts by tens
   // of percent over minutes, and consecutive runs of one workload would catch a slow spell alone.
-  const runsOf = workloads.map(() => [] as { r: LoadResult; cpu: number }[]);
+  const runsOf = workloads.map(() => [] as { r: LoadResult; cpu: number; loadCpu: number }[]);
   for (let i = 0; i < RUNS; i++) {
     for (const [k, w] of workloads.entries()) {
       const c0 = cpuSeconds(target.pid!);
+      const u0 = process.cpuUsage();
       const r = await runLoad({ ...base, ...(w.spec as LoadSpec) });
-      runsOf[k]!.push({ r, cpu: (cpuSeconds(target.pid!) - c0) / r.seconds });
+      const u = process.cpuUsage(u0);
+      runsOf[k]!.push({ r, cpu: (cpuSeconds(target.pid!) - c0) / r.seconds, loadCpu: (u.user + u.system) / 1e6 / r.seconds });
       if (r.errors) process.stderr.write(`${w.name}: ${r.errors} errors\n`);
     }
   }
@@ -161,6 +165,7 @@ async function main(): Promise<void> {
       p99: median(runs.map((x) => x.r.p99us)),
       p999: median(runs.map((x) => x.r.p999us)),
       cpu: median(runs.map((x) => x.cpu)),
+      loadCpu: median(runs.map((x) => x.loadCpu)),
       floorRatio: w.floor ? `${((iops / floorIops) * 100).toFixed(0)}% of ${(floorIops / 1000).toFixed(1)}K` : '-',
     });
     process.stderr.write(`${w.name}: ${(iops / 1000).toFixed(1)}K IOPS\n`);
@@ -178,9 +183,9 @@ async function main(): Promise<void> {
     crc,
     `Floor (minimal node:net responder: 72-byte read capsule -> C2HData + 4 KiB + CapsuleResp, same load generator): QD1 ${fmt(fq1)} req/s (p50 ${median(floorQd1.map((f) => f.p50us)).toFixed(0)} µs), QD32 ${fmt(fq32)} req/s.`,
     '',
-    '| workload | IOPS | MiB/s | p50 µs | p99 µs | p99.9 µs | target CPU | vs floor |',
-    '|---|---|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.name} | ${fmt(r.iops)} | ${r.mibps.toFixed(0)} | ${r.p50.toFixed(0)} | ${r.p99.toFixed(0)} | ${r.p999.toFixed(0)} | ${(r.cpu * 100).toFixed(0)}% | ${r.floorRatio} |`),
+    '| workload | IOPS | MiB/s | p50 µs | p99 µs | p99.9 µs | target CPU | load CPU | vs floor |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.name} | ${fmt(r.iops)} | ${r.mibps.toFixed(0)} | ${r.p50.toFixed(0)} | ${r.p99.toFixed(0)} | ${r.p999.toFixed(0)} | ${(r.cpu * 100).toFixed(0)}% | ${(r.loadCpu * 100).toFixed(0)}% | ${r.floorRatio} |`),
   ].join('\n');
   process.stdout.write(table + '\n');
   const mdPath = join(root, 'BENCHMARKS.md');
