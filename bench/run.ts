@@ -7,9 +7,6 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { crcLine } from './crc.js';
-import { loadConfig } from '../src/config/settings.js';
-import { parseSize } from '../src/config/size.js';
-import { startDaemon } from '../src/daemon.js';
 import { startFloorServer } from './floor.js';
 import { type LoadResult, type LoadSpec } from './load.js';
 import { runRawFloor, runRawLoad as runLoad } from './raw-load.js';
@@ -150,7 +147,7 @@ async function main(): Promise<void> {
       const r = await runLoad({ ...base, ...(w.spec as LoadSpec) });
       const u = process.cpuUsage(u0);
       runsOf[k]!.push({ r, cpu: (cpuSeconds(target.pid!) - c0) / r.seconds, loadCpu: (u.user + u.system) / 1e6 / r.seconds });
-      if (r.errors) process.stderr.write(`${w.name}: ${r.errors} errors\n`);
+      process.stderr.write(`  run ${i + 1}/${RUNS} ${w.name}: ${(r.iops / 1000).toFixed(1)}K, p99.9 ${r.p999us.toFixed(0)} µs${r.errors ? `, ${r.errors} errors` : ''}\n`);
     }
   }
   for (const [k, w] of workloads.entries()) {
@@ -271,7 +268,7 @@ async function digestsPaired(pid: number, base: Omit<LoadSpec, 'depth' | 'blockS
 }
 
 /**
- * Metrics on vs off in one target process (bench/run.ts toggle-target): per-command accounting is
+ * Metrics on vs off in one target process (bench/toggle-target.ts): per-command accounting is
  * switched over its stdin between slices (connections made while off do not measure, exactly what
  * --metrics-enabled false does to the data path), and /metrics is scraped every second while on.
  */
@@ -282,7 +279,7 @@ async function metricsOnOff(tmp: string, base: Omit<LoadSpec, 'depth' | 'blockSi
     ports: [{ portid: 1, addr: { trtype: 'tcp', adrfam: 'ipv4', traddr: '127.0.0.1', trsvcid: String(await freePort()) }, param: { inline_data_size: 16384 }, subsystems: [SUBNQN] }],
     subsystems: [{ nqn: SUBNQN, attr: { allow_any_host: '1' }, allowed_hosts: [], namespaces: [{ nsid: 1, enable: 1, device: {}, emulation: { type: 'nvm', capacity: '1GiB' } }] }],
   }));
-  const proc = spawnPinned(0, [fileURLToPath(import.meta.url), 'toggle-target', cfg], 'pipe');
+  const proc = spawnPinned(0, [join(here, 'toggle-target.js'), cfg, String(await freePort())], 'pipe');
   const m = await firstLine(proc, /listening on 127\.0\.0\.1:(\d+) http (\d+)/);
   const port = Number(m[1]);
   const http = Number(m[2]);
@@ -330,34 +327,6 @@ async function metricsOnOff(tmp: string, base: Omit<LoadSpec, 'depth' | 'blockSi
   ].join('\n');
 }
 
-/** The metrics comparison's target: the daemon with per-command accounting switched by "on"/"off" lines on stdin. */
-async function toggleTarget(cfgPath: string): Promise<void> {
-  const { settings, topology } = loadConfig({ argv: ['--config', cfgPath, '--http-port', String(await freePort())], env: {} });
-  const daemon = await startDaemon({
-    topology,
-    http: settings.http,
-    metrics: { enabled: true },
-    limits: {
-      maxConnections: settings.limits.max_connections,
-      maxControllers: settings.limits.max_controllers,
-      maxQueueSize: settings.limits.max_queue_size,
-      maxMemoryBytes: parseSize(settings.limits.max_memory),
-    },
-    engine: { workers: settings.workers },
-  });
-  process.stdout.write(`listening on 127.0.0.1:${daemon.listeners[0]!.port} http ${daemon.httpPort}\n`);
-  let buf = '';
-  process.stdin.on('data', (c: Buffer) => {
-    buf += c.toString();
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      daemon.target.metricsEnabled = buf.slice(0, nl).trim() === 'on';
-      buf = buf.slice(nl + 1);
-      process.stdout.write('ok\n');
-    }
-  });
-}
-
 /**
  * Live latency at QD1: a zero-latency namespace (the transport alone) beside `nvm` namespaces with
  * modelled read latencies on the device engine, runs interleaved. The excess is what a host sees
@@ -391,9 +360,7 @@ async function liveLatency(tmp: string, base: Omit<LoadSpec, 'depth' | 'blockSiz
   ].join('\n');
 }
 
-if (process.argv[2] === 'toggle-target') {
-  await toggleTarget(process.argv[3]!);
-} else if (process.argv[2] === 'floor-server') {
+if (process.argv[2] === 'floor-server') {
   const s = await startFloorServer(0);
   process.stdout.write(`${s.port}\n`);
 } else {
