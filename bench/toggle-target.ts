@@ -3,24 +3,12 @@
 // load generator's process never loads the daemon: with it loaded, the generator's GC pauses
 // (a bigger heap) held random writes at ~175K with 10 ms at p99.9 instead of ~250K.
 import { loadConfig } from '../src/config/settings.js';
-import { parseSize } from '../src/config/size.js';
-import { startDaemon } from '../src/daemon.js';
+import { daemonOptions, startDaemon } from '../src/daemon.js';
 
 /** The metrics comparison's target: the daemon with per-command accounting switched by "on"/"off" lines on stdin. */
 async function toggleTarget(cfgPath: string, httpPort: string): Promise<void> {
   const { settings, topology } = loadConfig({ argv: ['--config', cfgPath, '--http-port', httpPort], env: {} });
-  const daemon = await startDaemon({
-    topology,
-    http: settings.http,
-    metrics: { enabled: true },
-    limits: {
-      maxConnections: settings.limits.max_connections,
-      maxControllers: settings.limits.max_controllers,
-      maxQueueSize: settings.limits.max_queue_size,
-      maxMemoryBytes: parseSize(settings.limits.max_memory),
-    },
-    engine: { workers: settings.workers },
-  });
+  const daemon = await startDaemon({ ...daemonOptions(settings, topology), metrics: { enabled: true } });
   process.stdout.write(`listening on 127.0.0.1:${daemon.listeners[0]!.port} http ${daemon.httpPort}\n`);
   let buf = '';
   process.stdin.on('data', (c: Buffer) => {

@@ -3,6 +3,8 @@
 // Used by the CLI and, unchanged, by the integration tests.
 import { pino, type Logger } from 'pino';
 import { ConfigConflict, ConfigError, relativeIssues } from './config/errors.js';
+import type { Settings } from './config/settings.js';
+import { parseSize } from './config/size.js';
 import { validateTopology, type Emulation, type NamespaceConfig, type PortConfig, type SubsystemConfig, type Topology } from './config/topology.js';
 import { hostAuthFrom } from './controller/auth.js';
 import { deriveNamespaceIds, Namespace } from './controller/namespace.js';
@@ -563,6 +565,23 @@ async function startEngine(engine: DeviceEngine): Promise<void> {
     if (!(err instanceof EngineInitError)) throw err;
     throw modelConfigError(err, `${err.namespace?.spec.configPath ?? err.namespace?.spec.label ?? 'subsystems'}.emulation`);
   }
+}
+
+/** The daemon's options as the settings (file, flags, environment) give them. */
+export function daemonOptions(settings: Settings, topology: Topology): DaemonOptions {
+  return {
+    topology,
+    http: settings.http,
+    metrics: settings.metrics,
+    limits: {
+      maxConnections: settings.limits.max_connections,
+      maxControllers: settings.limits.max_controllers,
+      maxQueueSize: settings.limits.max_queue_size,
+      maxMemoryBytes: parseSize(settings.limits.max_memory),
+    },
+    advertiseAddress: settings.advertise_address,
+    engine: { workers: settings.workers },
+  };
 }
 
 export async function startDaemon(o: DaemonOptions): Promise<Daemon> {

@@ -4,8 +4,7 @@ import { Command } from 'commander';
 import { pino } from 'pino';
 import { ConfigError } from '../config/errors.js';
 import { loadConfig } from '../config/settings.js';
-import { parseSize } from '../config/size.js';
-import { startDaemon, type Daemon } from '../daemon.js';
+import { daemonOptions, startDaemon, type Daemon } from '../daemon.js';
 import { DISCOVERY_NQN } from '../protocol/constants.js';
 import { registerGenDhchapKeyCommand } from './gen-dhchap-key.js';
 import { registerKvCommand } from './kv.js';
@@ -24,20 +23,7 @@ async function serve(argv: string[]): Promise<void> {
   const log = pino({ level: settings.log_level, base: undefined }, pino.destination(2));
   let daemon: Daemon;
   try {
-    daemon = await startDaemon({
-      topology,
-      logger: log,
-      http: settings.http,
-      metrics: settings.metrics,
-      limits: {
-        maxConnections: settings.limits.max_connections,
-        maxControllers: settings.limits.max_controllers,
-        maxQueueSize: settings.limits.max_queue_size,
-        maxMemoryBytes: parseSize(settings.limits.max_memory),
-      },
-      advertiseAddress: settings.advertise_address,
-      engine: { workers: settings.workers },
-    });
+    daemon = await startDaemon({ ...daemonOptions(settings, topology), logger: log });
   } catch (err) {
     fail(err, cfg.source === 'default' ? undefined : cfg.source);
   }
