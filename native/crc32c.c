@@ -67,6 +67,15 @@ static uint32_t crc_register(uint32_t crc, const uint8_t *p, size_t n) {
   return crc;
 }
 
+/* The bytes of a Uint8Array (or Buffer) argument; 0 for anything else. */
+static int bytes_of(napi_env env, napi_value v, uint8_t **data, size_t *len) {
+  napi_typedarray_type type;
+  void *p;
+  if (napi_get_typedarray_info(env, v, &type, len, &p, NULL, NULL) != napi_ok || type != napi_uint8_array) return 0;
+  *data = (uint8_t *)p;
+  return 1;
+}
+
 /* crc32c(data: Uint8Array, initial?: number): number, continuing from `initial` like @node-rs/crc32. */
 static napi_value crc32c(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -75,17 +84,16 @@ static napi_value crc32c(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "crc32c(data, initial?)");
     return NULL;
   }
-  napi_typedarray_type type;
+  uint8_t *data;
   size_t len;
-  void *data;
-  if (napi_get_typedarray_info(env, args[0], &type, &len, &data, NULL, NULL) != napi_ok || type != napi_uint8_array) {
+  if (!bytes_of(env, args[0], &data, &len)) {
     napi_throw_type_error(env, NULL, "crc32c: data must be a Uint8Array or Buffer");
     return NULL;
   }
   uint32_t initial = 0;
   if (argc > 1 && napi_get_value_uint32(env, args[1], &initial) != napi_ok) initial = 0;
   napi_value out;
-  napi_create_uint32(env, ~crc_register(~initial, (const uint8_t *)data, len), &out);
+  napi_create_uint32(env, ~crc_register(~initial, data, len), &out);
   return out;
 }
 
@@ -93,19 +101,17 @@ static napi_value crc32c(napi_env env, napi_callback_info info) {
 static napi_value crc32c_range(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value args[3];
-  napi_typedarray_type type;
+  uint8_t *data;
   size_t len;
-  void *data;
   uint32_t start = 0, end = 0;
-  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc < 3 ||
-      napi_get_typedarray_info(env, args[0], &type, &len, &data, NULL, NULL) != napi_ok || type != napi_uint8_array ||
+  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc < 3 || !bytes_of(env, args[0], &data, &len) ||
       napi_get_value_uint32(env, args[1], &start) != napi_ok || napi_get_value_uint32(env, args[2], &end) != napi_ok ||
       start > end || end > len) {
     napi_throw_range_error(env, NULL, "crc32cRange(buf, start, end): a Uint8Array and 0 <= start <= end <= length");
     return NULL;
   }
   napi_value out;
-  napi_create_uint32(env, ~crc_register(~0u, (const uint8_t *)data + start, end - start), &out);
+  napi_create_uint32(env, ~crc_register(~0u, data + start, end - start), &out);
   return out;
 }
 
@@ -113,19 +119,17 @@ static napi_value crc32c_range(napi_env env, napi_callback_info info) {
 static napi_value crc32c_into(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value args[3];
-  napi_typedarray_type type;
+  uint8_t *data, *out;
   size_t len, outLen;
-  void *data, *out;
   uint32_t off = 0;
   if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc < 3 ||
-      napi_get_typedarray_info(env, args[0], &type, &len, &data, NULL, NULL) != napi_ok || type != napi_uint8_array ||
-      napi_get_typedarray_info(env, args[1], &type, &outLen, &out, NULL, NULL) != napi_ok || type != napi_uint8_array ||
+      !bytes_of(env, args[0], &data, &len) || !bytes_of(env, args[1], &out, &outLen) ||
       napi_get_value_uint32(env, args[2], &off) != napi_ok || (size_t)off + 4 > outLen) {
     napi_throw_range_error(env, NULL, "crc32cInto(data, out, outOffset): Uint8Arrays, 4 bytes at outOffset");
     return NULL;
   }
-  uint32_t crc = ~crc_register(~0u, (const uint8_t *)data, len);
-  uint8_t *o = (uint8_t *)out + off;
+  uint32_t crc = ~crc_register(~0u, data, len);
+  uint8_t *o = out + off;
   o[0] = (uint8_t)crc;
   o[1] = (uint8_t)(crc >> 8);
   o[2] = (uint8_t)(crc >> 16);
@@ -137,11 +141,9 @@ static napi_value crc32c_into(napi_env env, napi_callback_info info) {
 static napi_value prefetch(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value arg;
-  napi_typedarray_type type;
+  uint8_t *data;
   size_t len;
-  void *data;
-  if (napi_get_cb_info(env, info, &argc, &arg, NULL, NULL) == napi_ok && argc == 1 &&
-      napi_get_typedarray_info(env, arg, &type, &len, &data, NULL, NULL) == napi_ok && type == napi_uint8_array) {
+  if (napi_get_cb_info(env, info, &argc, &arg, NULL, NULL) == napi_ok && argc == 1 && bytes_of(env, arg, &data, &len)) {
     if (len > 4096) len = 4096;
     for (size_t i = 0; i < len; i += 64) _mm_prefetch((const char *)data + i, _MM_HINT_T0);
   }

@@ -110,10 +110,11 @@ export class TcpQueue implements ConnectableQueue {
   private readonly flushFn = (): void => this.flush();
   // Data digests of single-view reads, computed at flush (their blocks were prefetched when the
   // read completed, so they are in the cache by then): the view, the arena buffer and offset the
-  // digest goes to.
-  private readonly ddView: Buffer[] = [];
+  // digest goes to. Slots are reused (ddN counts them), so a batch allocates nothing.
+  private readonly ddView: (Buffer | null)[] = [];
   private readonly ddBuf: Buffer[] = [];
   private readonly ddOff: number[] = [];
+  private ddN = 0;
   // Latencies of the commands completed since the last flush, observed by the flush with one clock
   // read: a response leaves with its batch, so the flush is when it is sent ("capsule received to
   // response sent"), and one clock read per batch instead of one per command halves what metrics
@@ -603,9 +604,10 @@ export class TcpQueue implements ConnectableQueue {
         // A random block comes from DRAM: its lines load while the rest of the batch runs, and
         // the CRC at flush finds them in the cache.
         prefetch(parts[0]!);
-        this.ddView.push(parts[0]!);
-        this.ddBuf.push(arena.buf);
-        this.ddOff.push(d);
+        const n = this.ddN++;
+        this.ddView[n] = parts[0]!;
+        this.ddBuf[n] = arena.buf;
+        this.ddOff[n] = d;
       } else arena.buf.writeUInt32LE(crc32cList(parts), d);
     }
   }
@@ -671,12 +673,11 @@ export class TcpQueue implements ConnectableQueue {
     this.observeLatencies();
     this.cutSegment();
     const dv = this.ddView;
-    if (dv.length !== 0) {
-      for (let i = 0; i < dv.length; i++) crc32cInto(dv[i]!, this.ddBuf[i]!, this.ddOff[i]!);
-      dv.length = 0;
-      this.ddBuf.length = 0;
-      this.ddOff.length = 0;
+    for (let i = 0; i < this.ddN; i++) {
+      crc32cInto(dv[i]!, this.ddBuf[i]!, this.ddOff[i]!);
+      dv[i] = null; // a view of namespace memory: not kept past its send
     }
+    this.ddN = 0;
     const out = this.out;
     if (out.length === 0 || this.socket.destroyed) return;
     this.out = [];
