@@ -1,10 +1,12 @@
 // CRC32C for NVMe/TCP header and data digests; the digest on the wire is the final CRC value,
-// little-endian. Our addon (native/crc32c.c: SSE4.2 crc32 on three lanes, ~20 GB/s, built by
-// `npm ci` on x64 where a C compiler is present) does both: its call costs ~45 ns, and it works on a
-// range of a buffer, so a header digest needs no view and no table (a JS table's 8 KiB is evicted
-// from the cache by the data between two commands). Without it: @node-rs/crc32 (one lane, ~5 GB/s;
-// also ARM) for data, and a slice-by-8 table in JS for headers, where a napi-rs call plus the view
-// it needs would cost ~150-350 ns however short the input.
+// little-endian. Our addon (native/crc32c.c, built by `npm ci` on x64 where a C compiler is
+// present) does both: AVX-512 VPCLMULQDQ folding where the CPU has it (4 KiB in ~75 ns), else
+// SSE4.2 crc32 on three lanes (~20 GB/s); a call costs ~45 ns, and it works on a range of a
+// buffer, so a header digest needs no view and no table (a JS table's 8 KiB is evicted from the
+// cache by the data between two commands). Without it: @node-rs/crc32 (one lane, ~5 GB/s; also
+// ARM) for data, and a slice-by-8 table in JS for headers, where a napi-rs call plus the view it
+// needs would cost ~150-350 ns however short the input. NVMF_EMU_CRC32C=sse4.2 keeps the addon
+// on its SSE4.2 kernel, =node-rs makes it unused.
 import { createRequire } from 'node:module';
 import { crc32c as nodeRsCrc32c } from '@node-rs/crc32';
 
@@ -13,6 +15,8 @@ interface Addon {
   crc32cRange(data: Uint8Array, start: number, end: number): number;
   crc32cInto(data: Uint8Array, out: Uint8Array, outOffset: number): void;
   prefetch(data: Uint8Array): void;
+  /** "sse4.2" forces the 3-lane kernel, anything else the fastest the CPU has; returns the kernel in use. */
+  setKernel(name: string): string;
 }
 
 /** Our addon from build/Release (next to package.json: two levels up from src/, three from dist/src/). */
@@ -29,8 +33,8 @@ function loadAddon(): Addon | null {
   return null;
 }
 const addon = loadAddon();
-/** Which implementation data digests use (bench output, tests). */
-export const CRC32C_BACKEND: 'nvmf-emu addon (SSE4.2, 3 lanes)' | '@node-rs/crc32' = addon ? 'nvmf-emu addon (SSE4.2, 3 lanes)' : '@node-rs/crc32';
+/** Which implementation data digests use (bench output, tests): "nvmf-emu addon (<kernel>)" or "@node-rs/crc32". */
+export const CRC32C_BACKEND: string = addon ? `nvmf-emu addon (${addon.setKernel(process.env.NVMF_EMU_CRC32C ?? 'auto')})` : '@node-rs/crc32';
 
 /** Below this many bytes the JS table beats a @node-rs/crc32 call (no addon). */
 const JS_MAX = 256;
@@ -74,7 +78,7 @@ export const crc32cInto: (data: Uint8Array, out: Buffer, outOffset: number) => v
  * Have the first 4 KiB of `data` loaded into the cache while other work goes on (its data digest
  * is computed later): a random block of a namespace is in DRAM. No-op without the addon.
  */
-export const prefetch: (data: Uint8Array) => void = addon !== null ? addon.prefetch : () => {};
+export const prefetch: (data: Uint8Array) => void = addon !== null && !process.env.NOPF ? addon.prefetch : () => {};
 
 /** CRC32C over several buffers as if concatenated. */
 export function crc32cList(parts: readonly Uint8Array[]): number {

@@ -1,13 +1,16 @@
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { crc32c as nodeRsCrc32c } from '@node-rs/crc32';
 
 type Digest = typeof import('../../src/protocol/digest.js');
 
-/** A fresh copy of the digest module: with our addon (where built) or forced onto the fallback. */
-async function loadDigest(fallback: boolean): Promise<Digest> {
+type Mode = 'auto' | 'sse4.2' | 'node-rs';
+
+/** A fresh copy of the digest module: our addon (where built) on its fastest or its SSE4.2 kernel, or the fallback. */
+async function loadDigest(mode: Mode): Promise<Digest> {
   vi.resetModules();
-  if (fallback) process.env.NVMF_EMU_CRC32C = 'node-rs';
+  if (mode !== 'auto') process.env.NVMF_EMU_CRC32C = mode;
   try {
     return await import('../../src/protocol/digest.js');
   } finally {
@@ -25,7 +28,13 @@ function refCrc32c(data: Uint8Array): number {
   return (c ^ 0xffffffff) >>> 0;
 }
 
-describe.each([['the addon (where built)', false], ['the fallback (@node-rs/crc32 + JS table)', true]] as const)('crc32c with %s', (_name, fallback) => {
+/** Whether this CPU can run the addon's folding kernel (the addon then must pick it). */
+const cpuFolds = process.arch === 'x64' && ['avx512f', 'avx512vl', 'vpclmulqdq', 'pclmulqdq'].every((f) => new RegExp(`\\b${f}\\b`).test(readFileSync('/proc/cpuinfo', 'utf8')));
+
+const MODES = [['the addon, fastest kernel (where built)', 'auto'], ['the addon, SSE4.2 kernel (where built)', 'sse4.2'], ['the fallback (@node-rs/crc32 + JS table)', 'node-rs']] as const;
+
+describe.each(MODES)('crc32c with %s', (_name, mode) => {
+  const fallback = mode === 'node-rs';
   let crc32c: Digest['crc32c'];
   let crc32cList: Digest['crc32cList'];
   let crc32cRange: Digest['crc32cRange'];
@@ -33,12 +42,12 @@ describe.each([['the addon (where built)', false], ['the fallback (@node-rs/crc3
   let prefetch: Digest['prefetch'];
   let backend: Digest['CRC32C_BACKEND'];
   beforeAll(async () => {
-    ({ crc32c, crc32cList, crc32cRange, crc32cInto, prefetch, CRC32C_BACKEND: backend } = await loadDigest(fallback));
+    ({ crc32c, crc32cList, crc32cRange, crc32cInto, prefetch, CRC32C_BACKEND: backend } = await loadDigest(mode));
   });
 
   it('is the implementation asked for', () => {
     if (fallback) expect(backend).toBe('@node-rs/crc32');
-    else if (process.arch === 'x64') expect(backend).toMatch(/addon/);
+    else if (process.arch === 'x64') expect(backend).toBe(`nvmf-emu addon (${mode === 'auto' && cpuFolds ? 'AVX-512 VPCLMULQDQ' : 'SSE4.2, 3 lanes'})`);
   });
 
   it('matches the standard check value for "123456789"', () => {
@@ -120,7 +129,7 @@ describe.each([['the addon (where built)', false], ['the fallback (@node-rs/crc3
 
 describe('the addon refuses what it cannot read', () => {
   it.runIf(process.arch === 'x64')('range and offset outside the buffer: RangeError, no read or write past the end', async () => {
-    const d = await loadDigest(false);
+    const d = await loadDigest('auto');
     expect(d.CRC32C_BACKEND).toMatch(/addon/);
     const b = Buffer.alloc(100);
     expect(() => d.crc32cRange(b, 10, 101)).toThrow(RangeError);
@@ -130,16 +139,23 @@ describe('the addon refuses what it cannot read', () => {
   });
 });
 
-describe('data digest backend', () => {
-  it('is our 3-lane SSE4.2 addon on x64 (npm ci builds it) and agrees with @node-rs/crc32 at every length and start', async () => {
-    const { CRC32C_BACKEND, crc32c } = await loadDigest(false);
+describe.each(MODES.slice(0, 2))('data digests with %s', (_name, mode) => {
+  it('agree with @node-rs/crc32 at every length and start', async () => {
+    const { CRC32C_BACKEND, crc32c } = await loadDigest(mode);
     if (process.arch === 'x64') expect(CRC32C_BACKEND).toMatch(/addon/);
-    // Around the 3-lane round (3 x 1360 bytes), the 8-byte steps and chaining from an initial value.
-    for (const n of [257, 1000, 4079, 4080, 4081, 4096, 8160, 8161, 12240, 65536 + 5, 131072, 1 << 20]) {
-      const b = randomBytes(n + 3).subarray(3); // not 8-byte aligned
-      expect(crc32c(b), `${n}`).toBe(nodeRsCrc32c(b));
-      expect(crc32c(b, 0xdeadbeef), `${n} chained`).toBe(nodeRsCrc32c(b, 0xdeadbeef));
+    // Around the fold's 256-byte steps, the 3-lane round (3 x 1360 bytes), the 8-byte steps and
+    // chaining from an initial value, at every alignment of the start.
+    for (const n of [255, 256, 257, 511, 512, 520, 767, 1000, 4079, 4080, 4081, 4095, 4096, 4097, 8160, 8161, 12240, 65536 + 5, 131072, 1 << 20]) {
+      for (const start of n <= 8192 ? [0, 1, 3, 8, 13, 63] : [3]) {
+        const b = randomBytes(n + start).subarray(start);
+        expect(crc32c(b), `${n} at +${start}`).toBe(nodeRsCrc32c(b));
+        expect(crc32c(b, 0xdeadbeef), `${n} at +${start} chained`).toBe(nodeRsCrc32c(b, 0xdeadbeef));
+      }
     }
+    const zeros = Buffer.alloc(4096);
+    expect(crc32c(zeros), 'all zeros').toBe(refCrc32c(zeros));
+    const ones = Buffer.alloc(4096, 0xff);
+    expect(crc32c(ones), 'all ones').toBe(refCrc32c(ones));
     expect(crc32c(Buffer.concat([Buffer.from('123456789'), Buffer.alloc(300)]).subarray(0, 9))).toBe(0xe3069283);
   });
 });
