@@ -78,7 +78,7 @@ export const crc32cInto: (data: Uint8Array, out: Buffer, outOffset: number) => v
  * Have the first 4 KiB of `data` loaded into the cache while other work goes on (its data digest
  * is computed later): a random block of a namespace is in DRAM. No-op without the addon.
  */
-export const prefetch: (data: Uint8Array) => void = addon !== null && !process.env.NOPF ? addon.prefetch : () => {};
+export const prefetch: (data: Uint8Array) => void = addon !== null ? addon.prefetch : () => {};
 
 /** CRC32C over several buffers as if concatenated. */
 export function crc32cList(parts: readonly Uint8Array[]): number {
