@@ -240,7 +240,7 @@ describe('a data digest is of the bytes sent', () => {
       const len = nlb * 4096;
       const a = pattern(len, slba);
       const b = pattern(len, slba + 1);
-      expect((await io.exec({ opcode: NvmOpcode.Write, nsid: 1, cdw10: slba, cdw12: nlb - 1 }, { data: a, inCapsule: true })).cqe.status).toBe(0);
+      expect((await io.exec({ opcode: NvmOpcode.Write, cid: 0, nsid: 1, cdw10: slba, cdw12: nlb - 1 }, { data: a, inCapsule: true })).cqe.status).toBe(0);
       // Read, overwrite, read, overwrite back: the target completes each read before it runs the
       // write after it, and sends all of them in one flush.
       const caps: Buffer[] = [];
