@@ -5,13 +5,6 @@ import { UNLIMITED, type MemoryBudget } from './memory-budget.js';
 
 export const DEFAULT_CHUNK_SIZE = 256 * 1024;
 
-/**
- * Counts every change of bytes in place, in every store of the process (a write, a partial zero):
- * a read's view aliases the store, so the transport, which sums a read's data digest when the read
- * completes, re-sums it at flush if this moved meanwhile (the digest must match what is sent).
- */
-export const storeChanges = { epoch: 0 };
-
 export abstract class ChunkedStore {
   /** Shared zero page for reads of never-written ranges; never handed out for writing. */
   protected readonly zeroes: Buffer;
@@ -70,7 +63,6 @@ export abstract class ChunkedStore {
     const cs = this.chunkSize;
     if (length <= 0) return true;
     if (!this.canWrite(Math.floor(offset / cs), Math.floor((offset + length - 1) / cs))) return false;
-    storeChanges.epoch++;
     while (length > 0) {
       const idx = Math.floor(offset / cs);
       const within = offset - idx * cs;
@@ -87,7 +79,6 @@ export abstract class ChunkedStore {
   /** Make [offset, offset+length) read back as zeroes, dropping whole chunks. */
   zero(offset: number, length: number): void {
     const cs = this.chunkSize;
-    storeChanges.epoch++;
     while (length > 0) {
       const idx = Math.floor(offset / cs);
       const within = offset - idx * cs;

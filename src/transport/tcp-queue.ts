@@ -11,8 +11,7 @@ import { ASYNC } from '../controller/request.js';
 import type { PortRuntime, Target, TransportCounters } from '../controller/target.js';
 import type { LatencyHistogram } from '../metrics/latency-histogram.js';
 import { AdminOpcode, DataDirection, FabricsType, NvmOpcode, PduFlag, PduHlen, PduType, SglId, TermFes } from '../protocol/constants.js';
-import { crc32c, crc32cInto, crc32cList, crc32cRange } from '../protocol/digest.js';
-import { storeChanges } from '../devices/chunked-store.js';
+import { crc32c, crc32cInto, crc32cList, crc32cRange, prefetch } from '../protocol/digest.js';
 import {
   CH_SIZE,
   DIGEST_SIZE,
@@ -109,16 +108,15 @@ export class TcpQueue implements ConnectableQueue {
   private rxNow = 0;
   private flushScheduled = false;
   private readonly flushFn = (): void => this.flush();
-  // Data digests are summed when the data is queued (for a read, the sum fetches the block from
-  // DRAM, and the kernel's copy then finds it in the cache) and again at flush if a store changed
-  // bytes in place since the batch's first (storeChanges: a read's views alias the store), so a
-  // digest always matches the bytes the flush sends. Slots are reused (ddN counts them), so a
-  // batch allocates nothing (but a copy of a multi-part read's list).
-  private readonly ddData: (Buffer | Buffer[] | null)[] = [];
+  // Data digests, summed at flush over the views the flush sends (so a digest is always of the
+  // bytes sent, even if a later command of the batch changed the store), a single view's block
+  // prefetched when the read completed so that it is in the cache by then: the view (or a
+  // multi-part read's views), the arena buffer and offset the digest goes to. Slots are reused
+  // (ddN counts them), so a batch allocates nothing (but a copy of a multi-part read's list).
+  private readonly ddView: (Buffer | Buffer[] | null)[] = [];
   private readonly ddBuf: Buffer[] = [];
   private readonly ddOff: number[] = [];
   private ddN = 0;
-  private ddEpoch = 0;
   // Latencies of the commands completed since the last flush, observed by the flush with one clock
   // read: a response leaves with its batch, so the flush is when it is sent ("capsule received to
   // response sent"), and one clock read per batch instead of one per command halves what metrics
@@ -605,14 +603,12 @@ export class TcpQueue implements ConnectableQueue {
     if (this.ddgst) {
       const d = this.header(DIGEST_SIZE);
       const n = this.ddN++;
-      if (n === 0) this.ddEpoch = storeChanges.epoch; // before the first sum
       if (parts.length === 1) {
-        crc32cInto(parts[0]!, arena.buf, d);
-        this.ddData[n] = parts[0]!;
-      } else {
-        arena.buf.writeUInt32LE(crc32cList(parts), d);
-        this.ddData[n] = parts.slice(); // req.c2h is reused once the request is released
-      }
+        // A random block comes from DRAM: its lines load while the rest of the batch runs, and
+        // the CRC at flush finds them in the cache.
+        prefetch(parts[0]!);
+        this.ddView[n] = parts[0]!;
+      } else this.ddView[n] = parts.slice(); // req.c2h is reused once the request is released
       this.ddBuf[n] = arena.buf;
       this.ddOff[n] = d;
     }
@@ -674,27 +670,18 @@ export class TcpQueue implements ConnectableQueue {
     }
   }
 
-  /** Sum the batch's data digests again if store bytes changed since they were summed; drop the views. */
-  private settleDataDigests(): void {
-    // The admin queue's data is not the store's: whatever built it could change it, so always.
-    const again = this.ddEpoch !== storeChanges.epoch || this.qid === 0;
-    const dd = this.ddData;
-    for (let i = 0; i < this.ddN; i++) {
-      const x = dd[i]!;
-      if (again) {
-        if (Array.isArray(x)) this.ddBuf[i]!.writeUInt32LE(crc32cList(x), this.ddOff[i]!);
-        else crc32cInto(x, this.ddBuf[i]!, this.ddOff[i]!);
-      }
-      dd[i] = null; // views of namespace memory: not kept past their send
-    }
-    this.ddN = 0;
-  }
-
   private flush(): void {
     this.flushScheduled = false;
     this.observeLatencies();
     this.cutSegment();
-    if (this.ddN > 0) this.settleDataDigests();
+    const dv = this.ddView;
+    for (let i = 0; i < this.ddN; i++) {
+      const x = dv[i]!;
+      if (Array.isArray(x)) this.ddBuf[i]!.writeUInt32LE(crc32cList(x), this.ddOff[i]!);
+      else crc32cInto(x, this.ddBuf[i]!, this.ddOff[i]!);
+      dv[i] = null; // views of namespace memory: not kept past their send
+    }
+    this.ddN = 0;
     const out = this.out;
     if (out.length === 0 || this.socket.destroyed) return;
     this.out = [];

@@ -91,8 +91,8 @@ describe('initiator <-> target', () => {
       expect((await h.read(1, 7, 2)).equals(Buffer.concat([c, Buffer.alloc(4096)]))).toBe(true);
       await h.deallocate(1, [{ slba: 7, nlb: 1 }]);
       expect((await h.read(1, 6, 3)).equals(Buffer.alloc(3 * 4096))).toBe(true);
-      // Many reads in flight at once: each data digest is summed when its read completes and
-      // checked at flush against changes to the store since.
+      // Many reads in flight at once: the target sums their data digests together, just before
+      // the batch is written (each block prefetched when its read completed).
       const blocks = Array.from({ length: 48 }, (_, i) => pattern(4096 * (1 + (i % 3)), 10 + i));
       await Promise.all(blocks.map((blk, i) => h.write(1, 100 + 4 * i, blk)));
       const got = await Promise.all(blocks.map((blk, i) => h.read(1, 100 + 4 * i, blk.length / 4096)));

@@ -39,9 +39,10 @@ describe.each(MODES)('crc32c with %s', (_name, mode) => {
   let crc32cList: Digest['crc32cList'];
   let crc32cRange: Digest['crc32cRange'];
   let crc32cInto: Digest['crc32cInto'];
+  let prefetch: Digest['prefetch'];
   let backend: Digest['CRC32C_BACKEND'];
   beforeAll(async () => {
-    ({ crc32c, crc32cList, crc32cRange, crc32cInto, CRC32C_BACKEND: backend } = await loadDigest(mode));
+    ({ crc32c, crc32cList, crc32cRange, crc32cInto, prefetch, CRC32C_BACKEND: backend } = await loadDigest(mode));
   });
 
   it('is the implementation asked for', () => {
@@ -115,6 +116,14 @@ describe.each(MODES)('crc32c with %s', (_name, mode) => {
     expect(out.subarray(0, 7).every((x) => x === 0xee) && out.subarray(11).every((x) => x === 0xee)).toBe(true);
     crc32cInto(Buffer.from('123456789'), out, 0);
     expect(out.readUInt32LE(0)).toBe(0xe3069283);
+  });
+
+  it('prefetch takes any buffer and changes nothing', () => {
+    for (const b of [Buffer.alloc(0), Buffer.from('x'), randomBytes(4096), randomBytes(10000).subarray(3)]) {
+      const copy = Buffer.from(b);
+      prefetch(b);
+      expect(b.equals(copy)).toBe(true);
+    }
   });
 });
 
