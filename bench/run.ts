@@ -69,6 +69,16 @@ async function freePort(): Promise<number> {
   });
 }
 
+/** The measured target's topology (one zero-latency 1 GiB nvm namespace on a free port) at `path`. */
+async function writeTargetConfig(path: string): Promise<string> {
+  writeFileSync(path, JSON.stringify({
+    hosts: [],
+    ports: [{ portid: 1, addr: { trtype: 'tcp', adrfam: 'ipv4', traddr: '127.0.0.1', trsvcid: String(await freePort()) }, param: { inline_data_size: 16384 }, subsystems: [SUBNQN] }],
+    subsystems: [{ nqn: SUBNQN, attr: { allow_any_host: '1' }, allowed_hosts: [], namespaces: [{ nsid: 1, enable: 1, device: {}, emulation: { type: 'nvm', capacity: '1GiB' } }] }],
+  }));
+  return path;
+}
+
 /** One sequential pass of 128 KiB writes over the span. */
 async function fill(base: Omit<LoadSpec, 'depth' | 'blockSize' | 'readFraction' | 'random'>): Promise<void> {
   await runLoad({ ...base, depth: 8, blockSize: 128 * 1024, readFraction: 0, random: false, seconds: 600, once: true });
@@ -99,12 +109,7 @@ async function main(): Promise<void> {
     process.exit(0);
   }
   const crc = crcLine();
-  const cfgPath = join(tmp, 'bench.json');
-  writeFileSync(cfgPath, JSON.stringify({
-    hosts: [],
-    ports: [{ portid: 1, addr: { trtype: 'tcp', adrfam: 'ipv4', traddr: '127.0.0.1', trsvcid: String(await freePort()) }, param: { inline_data_size: 16384 }, subsystems: [SUBNQN] }],
-    subsystems: [{ nqn: SUBNQN, attr: { allow_any_host: '1' }, allowed_hosts: [], namespaces: [{ nsid: 1, enable: 1, device: {}, emulation: { type: 'nvm', capacity: '1GiB' } }] }],
-  }));
+  const cfgPath = await writeTargetConfig(join(tmp, 'bench.json'));
 
   // Floor: minimal node:net responder on core 0, its client here.
   const floorProc = spawnPinned(0, [fileURLToPath(import.meta.url), 'floor-server']);
@@ -273,12 +278,7 @@ async function digestsPaired(pid: number, base: Omit<LoadSpec, 'depth' | 'blockS
  * --metrics-enabled false does to the data path), and /metrics is scraped every second while on.
  */
 async function metricsOnOff(tmp: string, base: Omit<LoadSpec, 'depth' | 'blockSize' | 'readFraction' | 'random'>): Promise<string> {
-  const cfg = join(tmp, 'metrics.json');
-  writeFileSync(cfg, JSON.stringify({
-    hosts: [],
-    ports: [{ portid: 1, addr: { trtype: 'tcp', adrfam: 'ipv4', traddr: '127.0.0.1', trsvcid: String(await freePort()) }, param: { inline_data_size: 16384 }, subsystems: [SUBNQN] }],
-    subsystems: [{ nqn: SUBNQN, attr: { allow_any_host: '1' }, allowed_hosts: [], namespaces: [{ nsid: 1, enable: 1, device: {}, emulation: { type: 'nvm', capacity: '1GiB' } }] }],
-  }));
+  const cfg = await writeTargetConfig(join(tmp, 'metrics.json'));
   const proc = spawnPinned(0, [join(here, 'toggle-target.js'), cfg, String(await freePort())], 'pipe');
   const m = await firstLine(proc, /listening on 127\.0\.0\.1:(\d+) http (\d+)/);
   const port = Number(m[1]);
