@@ -114,14 +114,14 @@ export class TcpQueue implements ConnectableQueue {
   // multi-part read's views), the arena buffer and offset the digest goes to. Slots are reused
   // (ddN counts them), so a batch allocates nothing (but a copy of a multi-part read's list).
   private readonly ddView: (Buffer | Buffer[] | null)[] = [];
-  private readonly ddBuf: Buffer[] = [];
+  private readonly ddBuf: (Buffer | null)[] = [];
   private readonly ddOff: number[] = [];
   private ddN = 0;
   // Latencies of the commands completed since the last flush, observed by the flush with one clock
   // read: a response leaves with its batch, so the flush is when it is sent ("capsule received to
   // response sent"), and one clock read per batch instead of one per command halves what metrics
   // cost the data path.
-  private latHist: LatencyHistogram[] = [];
+  private readonly latHist: LatencyHistogram[] = [];
   private latT0 = new Float64Array(64);
   private latN = 0;
   private icTimer: NodeJS.Timeout | null;
@@ -677,9 +677,13 @@ export class TcpQueue implements ConnectableQueue {
     const dv = this.ddView;
     for (let i = 0; i < this.ddN; i++) {
       const x = dv[i]!;
-      if (Array.isArray(x)) this.ddBuf[i]!.writeUInt32LE(crc32cList(x), this.ddOff[i]!);
-      else crc32cInto(x, this.ddBuf[i]!, this.ddOff[i]!);
-      dv[i] = null; // views of namespace memory: not kept past their send
+      const b = this.ddBuf[i]!;
+      if (Array.isArray(x)) b.writeUInt32LE(crc32cList(x), this.ddOff[i]!);
+      else crc32cInto(x, b, this.ddOff[i]!);
+      // Neither the views of namespace memory nor the arena buffer are kept past their send (an
+      // idle queue would hold a spent 64 KiB arena buffer).
+      dv[i] = null;
+      this.ddBuf[i] = null;
     }
     this.ddN = 0;
     const out = this.out;
