@@ -12,6 +12,7 @@
 // Set's own commands are handled in zns-commands.ts.
 import type { CompletionSink } from '../devices/engine/engine.js';
 import { ModelOp, type ModelOpCode } from '../devices/model.js';
+import { getU32 } from '../protocol/bytes.js';
 import { NvmOpcode } from '../protocol/constants.js';
 import { SqeOff } from '../protocol/sqe.js';
 import { Status } from '../protocol/status.js';
@@ -46,8 +47,8 @@ export function executeIo(ctrl: Controller, req: NvmeRequest, ns: Namespace | un
     case NvmOpcode.Compare:
     case NvmOpcode.WriteZeroes:
     case NvmOpcode.Verify: {
-      const slba = sqe.readUInt32LE(SqeOff.cdw10) + sqe.readUInt32LE(SqeOff.cdw11) * TWO32;
-      const nlb = (sqe.readUInt32LE(SqeOff.cdw12) & 0xffff) + 1;
+      const slba = getU32(sqe, SqeOff.cdw10) + getU32(sqe, SqeOff.cdw11) * TWO32;
+      const nlb = (getU32(sqe, SqeOff.cdw12) & 0xffff) + 1;
       if (slba + nlb > ns.nlb) return Status.LbaOutOfRange;
       if (ns.zones === null) return ns.faults !== null ? withFaults(ns, ns.faults, req, slba, nlb, rw) : rw(ns, req, slba, nlb);
       if (ns.faults === null) return zonedRw(ns, req, slba, nlb);
@@ -160,7 +161,7 @@ function rw(ns: Namespace, req: NvmeRequest, slba: number, nlb: number): number 
   }
 }
 
-const fuaOf = (req: NvmeRequest): boolean => (req.sqe.readUInt32LE(SqeOff.cdw12) & CDW12_FUA) !== 0;
+const fuaOf = (req: NvmeRequest): boolean => (getU32(req.sqe, SqeOff.cdw12) & CDW12_FUA) !== 0;
 
 function dsm(ns: Namespace, req: NvmeRequest): number {
   const nr = (req.sqe.readUInt32LE(SqeOff.cdw10) & 0xff) + 1;

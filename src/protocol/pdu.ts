@@ -1,6 +1,7 @@
 // NVMe/TCP PDU headers (transport spec 1.0, section 3.6): every header layout encoded and
 // decoded here and nowhere else. All multi-byte fields are little-endian.
 import { PduFlag, PduHlen, PduType, TERM_REQ_MAX_DATA } from './constants.js';
+import { putU16, putU32 } from './bytes.js';
 import { crc32cRange } from './digest.js';
 
 /** Common header: type, flags, hlen, pdo, plen. */
@@ -24,7 +25,7 @@ export function writeCommonHeader(b: Buffer, off: number, type: number, flags: n
   b[off + 1] = flags;
   b[off + 2] = hlen;
   b[off + 3] = pdo;
-  b.writeUInt32LE(plen, off + 4);
+  putU32(b, off + 4, plen);
 }
 
 /** Offsets of fields inside each header, used for C2HTermReq field error information. */
@@ -136,12 +137,12 @@ export function writeDataHeader(
   const plen = hlen + hd + dataLen + (ddgst && dataLen > 0 ? DIGEST_SIZE : 0);
   const f = flags | (hdgst ? PduFlag.HDGSTF : 0) | (ddgst && dataLen > 0 ? PduFlag.DDGSTF : 0);
   writeCommonHeader(b, off, type, f, hlen, pdo, plen);
-  b.writeUInt16LE(cccid, off + 8);
-  b.writeUInt16LE(ttag, off + 10);
-  b.writeUInt32LE(offset, off + 12);
-  b.writeUInt32LE(length, off + 16);
-  b.writeUInt32LE(0, off + 20);
-  if (hdgst) b.writeUInt32LE(crc32cRange(b, off, off + hlen), off + hlen);
+  putU16(b, off + 8, cccid);
+  putU16(b, off + 10, ttag);
+  putU32(b, off + 12, offset);
+  putU32(b, off + 16, length);
+  putU32(b, off + 20, 0);
+  if (hdgst) putU32(b, off + hlen, crc32cRange(b, off, off + hlen));
   return hlen + hd;
 }
 
@@ -156,7 +157,7 @@ export function writeCapsuleRespHeader(b: Buffer, off: number, hdgst: boolean): 
 
 /** Finish a header digest over the first `hlen` bytes at `off`. */
 export function sealHeaderDigest(b: Buffer, off: number, hlen: number): void {
-  b.writeUInt32LE(crc32cRange(b, off, off + hlen), off + hlen);
+  putU32(b, off + hlen, crc32cRange(b, off, off + hlen));
 }
 
 /** CapsuleCmd header for the initiator: CH + SQE; returns header bytes (72 or 76). */

@@ -1,5 +1,6 @@
 // Submission queue entry (64 bytes) and completion queue entry (16 bytes) layouts.
 // Accessors read straight from the buffer so the hot path allocates no decoded objects.
+import { putU16, putU32 } from './bytes.js';
 
 export const SQE_SIZE = 64;
 export const CQE_SIZE = 16;
@@ -78,12 +79,12 @@ export function writeCqe(
   cid: number,
   status: number,
 ): void {
-  out.writeUInt32LE(dw0 >>> 0, off);
-  out.writeUInt32LE(dw1 >>> 0, off + 4);
-  out.writeUInt16LE(sqhd, off + 8);
-  out.writeUInt16LE(sqid, off + 10);
-  out.writeUInt16LE(cid, off + 12);
-  out.writeUInt16LE((status << 1) & 0xffff, off + 14);
+  putU32(out, off, dw0);
+  putU32(out, off + 4, dw1);
+  putU16(out, off + 8, sqhd);
+  putU16(out, off + 10, sqid);
+  putU16(out, off + 12, cid);
+  putU16(out, off + 14, status << 1);
 }
 
 export interface Cqe {

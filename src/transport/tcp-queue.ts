@@ -10,6 +10,7 @@ import { executeIo } from '../controller/io-commands.js';
 import { ASYNC } from '../controller/request.js';
 import type { PortRuntime, Target, TransportCounters } from '../controller/target.js';
 import type { LatencyHistogram } from '../metrics/latency-histogram.js';
+import { getU16, getU32, putU32 } from '../protocol/bytes.js';
 import { AdminOpcode, DataDirection, FabricsType, NvmOpcode, PduFlag, PduHlen, PduType, SglId, TermFes } from '../protocol/constants.js';
 import { crc32c, crc32cInto, crc32cList, crc32cRange, prefetch } from '../protocol/digest.js';
 import {
@@ -298,7 +299,7 @@ export class TcpQueue implements ConnectableQueue {
     const type = h[0]!;
     const flags = h[1]!;
     const hlen = h[2]!;
-    const plen = h.readUInt32LE(4);
+    const plen = getU32(h, 4);
     let expect: number;
     switch (type) {
       case PduType.ICReq:
@@ -335,10 +336,10 @@ export class TcpQueue implements ConnectableQueue {
     const type = h[0]!;
     const hlen = h[2]!;
     const pdo = h[3]!;
-    const plen = h.readUInt32LE(4);
+    const plen = getU32(h, 4);
     this.counters.pdusReceived[type]!++;
     if (this.hdrTotal > hlen) {
-      if (crc32cRange(h, 0, hlen) !== h.readUInt32LE(hlen)) {
+      if (crc32cRange(h, 0, hlen) !== getU32(h, hlen)) {
         this.counters.headerDigestErrors++;
         return this.fatal(TermFes.HeaderDigestError, 0);
       }
@@ -389,16 +390,16 @@ export class TcpQueue implements ConnectableQueue {
     this.hdr.copy(req.sqe, 0, CH_SIZE, CH_SIZE + 64);
     const sqe = req.sqe;
     req.opcode = sqe[SqeOff.opcode]!;
-    req.cid = sqe.readUInt16LE(SqeOff.cid);
-    req.nsid = sqe.readUInt32LE(SqeOff.nsid);
+    req.cid = getU16(sqe, SqeOff.cid);
+    req.nsid = getU32(sqe, SqeOff.nsid);
     req.qid = this.qid;
-    req.dataLength = sqe.readUInt32LE(SqeOff.sglLength);
+    req.dataLength = getU32(sqe, SqeOff.sglLength);
     req.t0 = this.rxNow;
     this.sqhd = this.sqhd >= this.sqsize ? 0 : this.sqhd + 1;
     if (dataLen > 0) {
       const limit = req.opcode === AdminOpcode.Fabrics ? this.target.limits.adminInlineDataSize : this.inlineMax;
       if (dataLen > limit) return this.fatal(TermFes.DataTransferLimitExceeded, FieldOff.plen);
-      if (sqe[SqeOff.sglType] !== SglId.DataBlockOffset || req.dataLength !== dataLen || sqe.readBigUInt64LE(SqeOff.sglAddress) !== 0n) {
+      if (sqe[SqeOff.sglType] !== SglId.DataBlockOffset || req.dataLength !== dataLen || (getU32(sqe, SqeOff.sglAddress) | getU32(sqe, SqeOff.sglAddress + 4)) !== 0) {
         req.earlyStatus = sqe[SqeOff.sglType] !== SglId.DataBlockOffset ? Status.SglDescriptorTypeInvalid
           : req.dataLength !== dataLen ? Status.DataSglLengthInvalid
           : Status.SglOffsetInvalid;
@@ -417,10 +418,10 @@ export class TcpQueue implements ConnectableQueue {
 
   private onH2CData(dataLen: number, pad: number): boolean {
     const h = this.hdr;
-    const cccid = h.readUInt16LE(8);
-    const ttag = h.readUInt16LE(10);
-    const datao = h.readUInt32LE(12);
-    const datal = h.readUInt32LE(16);
+    const cccid = getU16(h, 8);
+    const ttag = getU16(h, 10);
+    const datao = getU32(h, 12);
+    const datal = getU32(h, 16);
     const req = this.pool[ttag];
     if (req === undefined || req.state !== ReqState.ReceivingH2C || req.cid !== cccid) return this.fatal(TermFes.InvalidHeaderField, FieldOff.dataTtag);
     if (datal !== dataLen) return this.fatal(TermFes.InvalidHeaderField, FieldOff.dataDatal);
@@ -447,7 +448,7 @@ export class TcpQueue implements ConnectableQueue {
     const buf = this.sinkBuf;
     if (buf === null) return true;
     const start = this.sinkOff - this.dataLen;
-    return crc32c(buf.subarray(start, this.sinkOff)) === this.ddgstBuf.readUInt32LE(0);
+    return crc32c(buf.subarray(start, this.sinkOff)) === getU32(this.ddgstBuf, 0);
   }
 
   private onDataDone(digestOk: boolean): void {
@@ -678,7 +679,7 @@ export class TcpQueue implements ConnectableQueue {
     for (let i = 0; i < this.ddN; i++) {
       const x = dv[i]!;
       const b = this.ddBuf[i]!;
-      if (Array.isArray(x)) b.writeUInt32LE(crc32cList(x), this.ddOff[i]!);
+      if (Array.isArray(x)) putU32(b, this.ddOff[i]!, crc32cList(x));
       else crc32cInto(x, b, this.ddOff[i]!);
       // Neither the views of namespace memory nor the arena buffer are kept past their send (an
       // idle queue would hold a spent 64 KiB arena buffer).
