@@ -38,10 +38,15 @@ export abstract class ChunkedStore {
       const idx = Math.floor(offset / cs);
       const within = offset - idx * cs;
       const n = Math.min(length, cs - within);
-      out.push((this.readChunk(idx) ?? this.zeroes).subarray(within, within + n));
+      out.push(this.view(idx, within, n));
       offset += n;
       length -= n;
     }
+  }
+
+  /** A view of chunk idx's bytes [within, within + n): the shared zero page where it holds only zeroes. */
+  protected view(idx: number, within: number, n: number): Buffer {
+    return (this.readChunk(idx) ?? this.zeroes).subarray(within, within + n);
   }
 
   /** Copy of [offset, offset+length) as one buffer. */
@@ -67,7 +72,7 @@ export abstract class ChunkedStore {
       const idx = Math.floor(offset / cs);
       const within = offset - idx * cs;
       const n = Math.min(length, cs - within);
-      this.writeChunk(idx)!.set(src.subarray(srcOff, srcOff + n), within);
+      this.writeChunk(idx)!.set(srcOff === 0 && n === src.length ? src : src.subarray(srcOff, srcOff + n), within);
       this.changed(idx);
       offset += n;
       srcOff += n;

@@ -29,6 +29,7 @@ import { Status } from '../protocol/status.js';
 import { ReqState, TcpRequest } from './tcp-request.js';
 import { readIntoSharedBuffer, type ReadRedirect } from './socket-read-buffer.js';
 import { TxArena } from './tx-arena.js';
+import { bufferView } from '../util/buffer-view.js';
 
 /** Every queue's outgoing headers (the network thread is one thread: one arena serves all). */
 const arena = new TxArena();
@@ -74,6 +75,8 @@ export class TcpQueue implements ConnectableQueue {
   // receive state
   private rx = RX_HDR;
   private readonly hdr = Buffer.alloc(PduHlen.ICReq + DIGEST_SIZE);
+  /** hdr as 32-bit words (its SQE, at byte 8, is word-aligned). */
+  private readonly hdr32 = new Int32Array(this.hdr.buffer, this.hdr.byteOffset, this.hdr.length >> 2);
   private hdrHave = 0;
   private hdrTotal = 0;
   private padLeft = 0;
@@ -103,6 +106,9 @@ export class TcpQueue implements ConnectableQueue {
   // [segStart, segEnd) of segBuf until something else must follow them.
   private out: Buffer[] = [];
   private segBuf: Buffer | null = null;
+  /** segBuf's memory and where segBuf starts in it (from the arena). */
+  private segAb: ArrayBufferLike | null = null;
+  private segBase = 0;
   private segStart = 0;
   private segEnd = 0;
   /** performance.now() when the data being parsed arrived (metrics on). */
@@ -214,7 +220,10 @@ export class TcpQueue implements ConnectableQueue {
         case RX_HDR: {
           const want = (this.hdrTotal === 0 ? CH_SIZE : this.hdrTotal) - this.hdrHave;
           const n = want < len - pos ? want : len - pos;
-          chunk.copy(this.hdr, this.hdrHave, pos, pos + n);
+          // At most 132 bytes: a loop beats Buffer#copy's call (see protocol/bytes.ts).
+          const h = this.hdr;
+          const at = this.hdrHave - pos;
+          for (let i = pos; i < pos + n; i++) h[at + i] = chunk[i]!;
           this.hdrHave += n;
           pos += n;
           if (this.hdrTotal === 0 && this.hdrHave === CH_SIZE) {
@@ -250,7 +259,7 @@ export class TcpQueue implements ConnectableQueue {
         }
         case RX_DDGST: {
           const n = Math.min(DIGEST_SIZE - this.ddgstHave, len - pos);
-          chunk.copy(this.ddgstBuf, this.ddgstHave, pos, pos + n);
+          for (let i = 0; i < n; i++) this.ddgstBuf[this.ddgstHave + i] = chunk[pos + i]!;
           this.ddgstHave += n;
           pos += n;
           if (this.ddgstHave === DIGEST_SIZE) this.onDataDone(this.checkDataDigest());
@@ -387,7 +396,9 @@ export class TcpQueue implements ConnectableQueue {
   private onCapsule(dataLen: number, pad: number): boolean {
     const req = this.allocRequest();
     if (req === null) return this.fatal(TermFes.PduSequenceError, 0);
-    this.hdr.copy(req.sqe, 0, CH_SIZE, CH_SIZE + 64);
+    const h32 = this.hdr32;
+    const s32 = req.sqe32;
+    for (let i = 0; i < 16; i++) s32[i] = h32[CH_SIZE / 4 + i]!;
     const sqe = req.sqe;
     req.opcode = sqe[SqeOff.opcode]!;
     req.cid = getU16(sqe, SqeOff.cid);
@@ -649,6 +660,8 @@ export class TcpQueue implements ConnectableQueue {
     if (arena.buf !== this.segBuf || o !== this.segEnd) {
       this.cutSegment();
       this.segBuf = arena.buf;
+      this.segAb = arena.ab;
+      this.segBase = arena.base;
       this.segStart = o;
     }
     this.segEnd = o + n;
@@ -660,7 +673,7 @@ export class TcpQueue implements ConnectableQueue {
   private cutSegment(): void {
     const b = this.segBuf;
     if (b === null) return;
-    this.out.push(b.subarray(this.segStart, this.segEnd));
+    this.out.push(bufferView(this.segAb!, this.segBase + this.segStart, this.segEnd - this.segStart));
     this.segBuf = null;
   }
 

@@ -15,6 +15,8 @@ export const ReqState = {
 
 export class TcpRequest implements NvmeRequest {
   readonly sqe = Buffer.alloc(SQE_SIZE);
+  /** The same bytes as 32-bit words: the capsule's SQE is copied in as 16 of them. */
+  readonly sqe32 = new Int32Array(this.sqe.buffer, this.sqe.byteOffset, SQE_SIZE / 4);
   qid = 0;
   cid = 0;
   opcode = 0;

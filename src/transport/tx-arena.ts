@@ -6,12 +6,18 @@ const ARENA_SIZE = 64 * 1024;
 
 export class TxArena {
   buf: Buffer = Buffer.allocUnsafeSlow(ARENA_SIZE);
+  /** buf's memory (views of it are made from this: see util/buffer-view.ts). */
+  ab: ArrayBufferLike = this.buf.buffer;
+  /** Where buf starts in ab. */
+  base = this.buf.byteOffset;
   private off = 0;
 
   /** Reserve `n` bytes of `buf` (which may be replaced first); returns their offset. */
   take(n: number): number {
     if (this.off + n > this.buf.length) {
       this.buf = Buffer.allocUnsafeSlow(Math.max(ARENA_SIZE, n));
+      this.ab = this.buf.buffer;
+      this.base = this.buf.byteOffset;
       this.off = 0;
     }
     const o = this.off;

@@ -129,6 +129,36 @@ describe('SparseMemoryStore', () => {
     expect(s.equals(10 * cs, Buffer.from([0, 0, 1]))).toBe(false);
   });
 
+  it('chunks on both sides of a chunk-table leaf (1024 chunks) keep their own bytes; a dropped chunk written again reads zeroes around the new bytes', () => {
+    const cs = 1024;
+    const s = new SparseMemoryStore(4096 * cs, cs);
+    const at = [0, 1023 * cs, 1024 * cs, 2047 * cs + 10, 4095 * cs];
+    at.forEach((o, i) => s.write(o, fill(100, i + 1)));
+    expect(s.allocatedBytes).toBe(at.length * cs);
+    at.forEach((o, i) => expect(s.read(o, 100).equals(fill(100, i + 1))).toBe(true));
+    expect(s.read(1023 * cs + 100, cs - 100).equals(Buffer.alloc(cs - 100))).toBe(true);
+    s.zero(1024 * cs, cs); // drops the first chunk of the second leaf
+    expect(s.allocatedBytes).toBe((at.length - 1) * cs);
+    expect(s.read(1024 * cs, 100).equals(Buffer.alloc(100))).toBe(true);
+    s.write(1024 * cs + 500, fill(10, 9));
+    expect(s.allocatedBytes).toBe(at.length * cs);
+    const back = s.read(1024 * cs, cs);
+    expect(back.subarray(500, 510).equals(fill(10, 9))).toBe(true);
+    expect(back.subarray(0, 500).equals(Buffer.alloc(500))).toBe(true);
+    expect(s.read(1023 * cs, 100).equals(fill(100, 2))).toBe(true);
+  });
+
+  it('clear() drops every chunk: nothing allocated, everything reads as zeroes', () => {
+    const cs = 4096;
+    const s = new SparseMemoryStore(1 << 24, cs);
+    for (let o = 0; o < 1 << 24; o += 1 << 20) s.write(o + 7, fill(50, o >>> 20));
+    expect(s.allocatedBytes).toBe(16 * cs);
+    s.clear();
+    expect(s.allocatedBytes).toBe(0);
+    expect(s.read(7, 50).equals(Buffer.alloc(50))).toBe(true);
+    expect(s.read((5 << 20) + 7, 50).equals(Buffer.alloc(50))).toBe(true);
+  });
+
   it('rejects a chunk size that is not a power of two', () => {
     expect(() => new SparseMemoryStore(1 << 20, 3000)).toThrow(/power of two/);
   });
