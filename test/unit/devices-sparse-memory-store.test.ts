@@ -148,6 +148,26 @@ describe('SparseMemoryStore', () => {
     expect(s.read(1023 * cs, 100).equals(fill(100, 2))).toBe(true);
   });
 
+  it('a chunk dropped while its slab (16 chunks) lives on reads zeroes when written again; a fully dropped slab starts clean', () => {
+    const cs = 1024;
+    const s = new SparseMemoryStore(64 * cs, cs);
+    s.write(0, fill(16 * cs, 3)); // every chunk of the first slab
+    s.zero(5 * cs, cs); // drop one: the slab still holds 15
+    expect(s.allocatedBytes).toBe(15 * cs);
+    expect(s.read(5 * cs, cs).equals(Buffer.alloc(cs))).toBe(true);
+    s.write(5 * cs + 100, fill(8, 4));
+    const back = s.read(5 * cs, cs);
+    expect(back.subarray(100, 108).equals(fill(8, 4))).toBe(true);
+    expect(back.subarray(0, 100).equals(Buffer.alloc(100))).toBe(true);
+    expect(back.subarray(108).equals(Buffer.alloc(cs - 108))).toBe(true);
+    expect(s.read(4 * cs, cs).equals(fill(16 * cs, 3).subarray(4 * cs, 5 * cs))).toBe(true); // neighbours kept
+    s.zero(0, 16 * cs); // the whole slab
+    expect(s.allocatedBytes).toBe(0);
+    s.write(9 * cs + 1, fill(2, 5));
+    expect(s.read(9 * cs, cs).equals(Buffer.concat([Buffer.alloc(1), fill(2, 5), Buffer.alloc(cs - 3)]))).toBe(true);
+    expect(s.allocatedBytes).toBe(cs);
+  });
+
   it('clear() drops every chunk: nothing allocated, everything reads as zeroes', () => {
     const cs = 4096;
     const s = new SparseMemoryStore(1 << 24, cs);
