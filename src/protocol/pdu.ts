@@ -2,7 +2,7 @@
 // decoded here and nowhere else. All multi-byte fields are little-endian.
 import { PduFlag, PduHlen, PduType, TERM_REQ_MAX_DATA } from './constants.js';
 import { putU16, putU32 } from './bytes.js';
-import { crc32cRange } from './digest.js';
+import { crc32cHeader24, crc32cRange } from './digest.js';
 
 /** Common header: type, flags, hlen, pdo, plen. */
 export const CH_SIZE = 8;
@@ -142,7 +142,7 @@ export function writeDataHeader(
   putU32(b, off + 12, offset);
   putU32(b, off + 16, length);
   putU32(b, off + 20, 0);
-  if (hdgst) putU32(b, off + hlen, crc32cRange(b, off, off + hlen));
+  if (hdgst) putU32(b, off + hlen, crc32cHeader24(b, off));
   return hlen + hd;
 }
 
@@ -157,7 +157,7 @@ export function writeCapsuleRespHeader(b: Buffer, off: number, hdgst: boolean): 
 
 /** Finish a header digest over the first `hlen` bytes at `off`. */
 export function sealHeaderDigest(b: Buffer, off: number, hlen: number): void {
-  putU32(b, off + hlen, crc32cRange(b, off, off + hlen));
+  putU32(b, off + hlen, hlen === 24 ? crc32cHeader24(b, off) : crc32cRange(b, off, off + hlen));
 }
 
 /** CapsuleCmd header for the initiator: CH + SQE; returns header bytes (72 or 76). */

@@ -127,6 +127,26 @@ describe.each(MODES)('crc32c with %s', (_name, mode) => {
   });
 });
 
+describe('crc32cHeader24 (24-byte PDU headers, table per byte position)', () => {
+  it('is the CRC32C of the 24 bytes at the offset: all-zero, all-ones, random, and one bit at a time', async () => {
+    const { crc32cHeader24 } = await loadDigest('node-rs');
+    const b = Buffer.alloc(24 + 7);
+    expect(crc32cHeader24(b, 3)).toBe(refCrc32c(b.subarray(3, 27)));
+    b.fill(0xff);
+    expect(crc32cHeader24(b, 7)).toBe(refCrc32c(b.subarray(7, 31)));
+    for (let bit = 0; bit < 24 * 8; bit++) {
+      b.fill(0);
+      b[5 + (bit >> 3)] = 1 << (bit & 7);
+      expect(crc32cHeader24(b, 5)).toBe(refCrc32c(b.subarray(5, 29)));
+    }
+    for (let i = 0; i < 200; i++) {
+      const r = randomBytes(40);
+      const o = i % 16;
+      expect(crc32cHeader24(r, o)).toBe(refCrc32c(r.subarray(o, o + 24)));
+    }
+  });
+});
+
 describe('the addon refuses what it cannot read', () => {
   it.runIf(process.arch === 'x64')('range and offset outside the buffer: RangeError, no read or write past the end', async () => {
     const d = await loadDigest('auto');
