@@ -13,14 +13,15 @@ export class LatencyHistogram {
   sum = 0;
   count = 0;
 
-  observe(seconds: number): void {
+  /** Record `n` observations of `seconds` (commands that arrived together and left together). */
+  observe(seconds: number, n = 1): void {
     const b = LATENCY_BUCKETS_S;
     let i = 0;
     // Linear: most I/O lands in the first few buckets, where this beats a binary search.
     while (i < b.length && seconds > b[i]!) i++;
-    this.counts[i]!++;
-    this.sum += seconds;
-    this.count++;
+    this.counts[i]! += n;
+    this.sum += seconds * n;
+    this.count += n;
   }
 
   reset(): void {

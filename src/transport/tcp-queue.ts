@@ -127,9 +127,12 @@ export class TcpQueue implements ConnectableQueue {
   // Latencies of the commands completed since the last flush, observed by the flush with one clock
   // read: a response leaves with its batch, so the flush is when it is sent ("capsule received to
   // response sent"), and one clock read per batch instead of one per command halves what metrics
-  // cost the data path.
+  // cost the data path. Commands parsed from one received chunk share their arrival time, so a
+  // batch holds a few runs of equal (histogram, arrival) pairs: each run is one entry with a count,
+  // observed once.
   private readonly latHist: LatencyHistogram[] = [];
   private latT0 = new Float64Array(64);
+  private latCount = new Int32Array(64);
   private latN = 0;
   private icTimer: NodeJS.Timeout | null;
 
@@ -586,13 +589,21 @@ export class TcpQueue implements ConnectableQueue {
 
   private latencyAtFlush(h: LatencyHistogram, t0: number): void {
     const n = this.latN;
+    if (n > 0 && this.latT0[n - 1] === t0 && this.latHist[n - 1] === h) {
+      this.latCount[n - 1]!++;
+      return;
+    }
     if (n === this.latT0.length) {
       const t = new Float64Array(n * 2);
       t.set(this.latT0);
       this.latT0 = t;
+      const c = new Int32Array(n * 2);
+      c.set(this.latCount);
+      this.latCount = c;
     }
     this.latHist[n] = h;
     this.latT0[n] = t0;
+    this.latCount[n] = 1;
     this.latN = n + 1;
   }
 
@@ -600,7 +611,7 @@ export class TcpQueue implements ConnectableQueue {
     const n = this.latN;
     if (n === 0) return;
     const now = performance.now();
-    for (let i = 0; i < n; i++) this.latHist[i]!.observe((now - this.latT0[i]!) / 1000);
+    for (let i = 0; i < n; i++) this.latHist[i]!.observe((now - this.latT0[i]!) / 1000, this.latCount[i]!);
     this.latN = 0;
   }
 

@@ -165,6 +165,17 @@ describe('/metrics', () => {
     expect(b).toEqual([...b].sort((x, y) => x - y));
   });
 
+  it('histograms count each of many commands that arrive in one segment and complete in one batch', async () => {
+    const prev = await scrape(daemon);
+    await Promise.all(Array.from({ length: 64 }, (_, i) => host.read(1, i % N, 1)));
+    const now = await scrape(daemon);
+    const count = (s: Scrape): number => s.sum(`${P}namespace_read_latency_seconds_count`, ns1);
+    expect(count(now) - count(prev)).toBe(64);
+    expect(now.sum(`${P}namespace_read_latency_seconds_bucket`, { ...ns1, le: '+Inf' }) - count(prev)).toBe(64);
+    const sum = (s: Scrape): number => s.sum(`${P}namespace_read_latency_seconds_sum`, ns1);
+    expect(sum(now) - sum(prev)).toBeGreaterThanOrEqual(64 * 200e-6);
+  });
+
   it('exports FTL counters for the conv namespace only: host vs media bytes by source, GC, erases, free blocks', () => {
     const host = (64 + 256) * 128 * 1024 + GC_OVERWRITES * 8192;
     expect(after.sum(`${P}ftl_host_written_bytes_total`, ns2)).toBe(host);

@@ -30,6 +30,18 @@ describe('LatencyHistogram', () => {
     expect(h.cumulative().every((c) => c === 0)).toBe(true);
   });
 
+  it('observe(x, n) is n observations of x', () => {
+    const once = new LatencyHistogram();
+    const many = new LatencyHistogram();
+    for (const [x, n] of [[7e-6, 3], [120e-6, 17], [2, 2]] as const) {
+      many.observe(x, n);
+      for (let i = 0; i < n; i++) once.observe(x);
+    }
+    expect([...many.counts]).toEqual([...once.counts]);
+    expect(many.count).toBe(22);
+    expect(many.sum).toBeCloseTo(once.sum, 12);
+  });
+
   it('has strictly increasing bounds from 5 µs to 1 s', () => {
     expect(LATENCY_BUCKETS_S[0]).toBe(5e-6);
     expect(LATENCY_BUCKETS_S.at(-1)).toBe(1);
