@@ -32,14 +32,15 @@ export class SparseMemoryStore extends ChunkedStore {
   // of the CPU at QD32); 64 slabs per GiB stay in the cache. A new slab's pages are the kernel's
   // zero pages until written (calloc of an mmap), so a sparse write costs what it writes. A
   // dropped chunk's memory goes back to the system with its slab (the budget counts chunks).
-  private readonly leaves: (Leaf | null)[];
+  // The leaves array only grows as far as writes reach (V8 keeps a far-flung write's slot in a
+  // dictionary): a namespace of any size costs nothing until written.
+  private readonly leaves: (Leaf | undefined)[] = [];
   private count = 0;
   private readonly zeroAb: ArrayBufferLike;
   private readonly zeroBase: number;
 
   constructor(...args: ConstructorParameters<typeof ChunkedStore>) {
     super(...args);
-    this.leaves = new Array<Leaf | null>(Math.ceil(Math.ceil(this.capacity / this.chunkSize) / LEAF)).fill(null);
     this.zeroAb = this.zeroes.buffer;
     this.zeroBase = this.zeroes.byteOffset;
   }
@@ -136,7 +137,7 @@ export class SparseMemoryStore extends ChunkedStore {
   /** Drop every chunk, giving their memory back to the budget (namespace removed). */
   clear(): void {
     this.budget.release(this.count * this.chunkSize);
-    this.leaves.fill(null);
+    this.leaves.length = 0;
     this.count = 0;
   }
 }

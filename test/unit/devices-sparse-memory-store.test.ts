@@ -20,6 +20,16 @@ describe('SparseMemoryStore', () => {
     expect(s.allocatedBytes).toBe(0);
   });
 
+  it('a 4 PiB store costs nothing until written, and writes at both ends and between read back', () => {
+    const PiB4 = 2 ** 52;
+    const s = new SparseMemoryStore(PiB4);
+    const at = [0, 2 ** 40, PiB4 - 4096];
+    at.forEach((o, i) => s.write(o, fill(4096, i + 1)));
+    expect(s.allocatedBytes).toBe(3 * DEFAULT_CHUNK_SIZE);
+    at.forEach((o, i) => expect(s.read(o, 4096).equals(fill(4096, i + 1))).toBe(true));
+    expect(s.read(PiB4 / 2, 4096).equals(Buffer.alloc(4096))).toBe(true);
+  });
+
   it('a write near the end of 1 TiB allocates one chunk only', () => {
     const s = new SparseMemoryStore(TiB);
     const d = fill(4096, 1);
