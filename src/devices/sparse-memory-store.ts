@@ -7,8 +7,7 @@ import { ChunkedStore } from './chunked-store.js';
 export { DEFAULT_CHUNK_SIZE } from './chunked-store.js';
 
 /** Chunks per leaf of the chunk table. */
-const LEAF_BITS = 10;
-const LEAF = 1 << LEAF_BITS;
+const LEAF = 1024;
 /** Chunks per slab: one ArrayBuffer (4 MiB with 256 KiB chunks) holds this many. */
 const SLAB_BITS = 4;
 const SLAB = 1 << SLAB_BITS;
@@ -49,8 +48,10 @@ export class SparseMemoryStore extends ChunkedStore {
     return this.count * this.chunkSize;
   }
 
+  // Chunk indices pass 2^32 in a namespace over 1 PiB: the leaf is found by division, not a shift
+  // (which would wrap); the low bits (slot, place in slab) survive the bitwise ops' 32-bit wrap.
   private leafOf(idx: number): Leaf | null {
-    return this.leaves[idx >>> LEAF_BITS] ?? null;
+    return this.leaves[Math.floor(idx / LEAF)] ?? null;
   }
 
   private has(idx: number): boolean {
@@ -88,7 +89,7 @@ export class SparseMemoryStore extends ChunkedStore {
         live: new Int32Array(LEAF / SLAB),
         stale: new Uint8Array(LEAF),
       };
-      this.leaves[idx >>> LEAF_BITS] = leaf;
+      this.leaves[Math.floor(idx / LEAF)] = leaf;
     }
     const slot = idx & (LEAF - 1);
     let chunk = leaf.bufs[slot]!;
