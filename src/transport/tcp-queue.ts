@@ -282,7 +282,6 @@ export class TcpQueue implements ConnectableQueue {
   /** `n` bytes of H2C data were read straight into sinkBuf at sinkOff. */
   private onDirectData(n: number): void {
     if (this.rx !== RX_DATA) return; // dead meanwhile
-    if (this.measure) this.rxNow = performance.now();
     this.sinkOff += n;
     this.dataLeft -= n;
     if (this.dataLeft > 0) {
