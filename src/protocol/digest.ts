@@ -1,12 +1,12 @@
 // CRC32C for NVMe/TCP header and data digests; the digest on the wire is the final CRC value,
 // little-endian. Our addon (native/crc32c.c, built by `npm ci` on x64 where a C compiler is
-// present) does both: AVX-512 VPCLMULQDQ folding where the CPU has it (4 KiB in ~75 ns), else
-// SSE4.2 crc32 on three lanes (~20 GB/s); a call costs ~45 ns, and it works on a range of a
-// buffer, so a header digest needs no view and no table (a JS table's 8 KiB is evicted from the
-// cache by the data between two commands). Without it: @node-rs/crc32 (one lane, ~5 GB/s; also
-// ARM) for data, and a slice-by-8 table in JS for headers, where a napi-rs call plus the view it
-// needs would cost ~150-350 ns however short the input. NVMF_EMU_CRC32C=sse4.2 keeps the addon
-// on its SSE4.2 kernel, =node-rs makes it unused.
+// present) sums data and received headers: AVX-512 VPCLMULQDQ folding where the CPU has it (4 KiB
+// in ~75 ns), else SSE4.2 crc32 on three lanes (~20 GB/s); a call costs ~45 ns, and it works on a
+// range of a buffer, so a received header's digest needs no view. The 24-byte headers the target
+// sends are summed in JS by crc32cHeader24 (below), with or without the addon. Without the addon:
+// @node-rs/crc32 (one lane, ~5 GB/s; also ARM) for data, and a slice-by-8 table in JS for other
+// headers, where a napi-rs call plus the view it needs would cost ~150-350 ns however short the
+// input. NVMF_EMU_CRC32C=sse4.2 keeps the addon on its SSE4.2 kernel, =node-rs makes it unused.
 import { createRequire } from 'node:module';
 import { crc32c as nodeRsCrc32c } from '@node-rs/crc32';
 
