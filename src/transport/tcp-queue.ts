@@ -103,10 +103,9 @@ export class TcpQueue implements ConnectableQueue {
   private readonly free: TcpRequest[] = [];
 
   // transmit: `out` holds what the next flush writes; headers gather in the arena segment
-  // [segStart, segEnd) of segBuf until something else must follow them.
+  // [segStart, segEnd) of the arena buffer that lives in segAb at segBase (null: no segment open)
+  // until something else must follow them.
   private out: Buffer[] = [];
-  private segBuf: Buffer | null = null;
-  /** segBuf's memory and where segBuf starts in it (from the arena). */
   private segAb: ArrayBufferLike | null = null;
   private segBase = 0;
   private segStart = 0;
@@ -201,7 +200,7 @@ export class TcpQueue implements ConnectableQueue {
     this.counters.closedBytesOut += this.socket.bytesWritten;
     if (this.icTimer) clearTimeout(this.icTimer);
     this.out = [];
-    this.segBuf = null;
+    this.segAb = null;
     // Commands still receiving their data will never run: give back their R2T buffers now.
     // (Executing ones are released when they complete.)
     for (const r of this.pool) if (r.state === ReqState.ReceivingH2C || r.state === ReqState.ReceivingCapsuleData) this.release(r);
@@ -667,9 +666,8 @@ export class TcpQueue implements ConnectableQueue {
   /** Reserve `n` bytes for a header in the arena (arena.buf at the returned offset), in send order. */
   private header(n: number): number {
     const o = arena.take(n);
-    if (arena.buf !== this.segBuf || o !== this.segEnd) {
+    if (arena.ab !== this.segAb || o !== this.segEnd) {
       this.cutSegment();
-      this.segBuf = arena.buf;
       this.segAb = arena.ab;
       this.segBase = arena.base;
       this.segStart = o;
@@ -681,10 +679,10 @@ export class TcpQueue implements ConnectableQueue {
 
   /** The headers gathered so far go out before whatever is pushed next. */
   private cutSegment(): void {
-    const b = this.segBuf;
-    if (b === null) return;
-    this.out.push(bufferView(this.segAb!, this.segBase + this.segStart, this.segEnd - this.segStart));
-    this.segBuf = null;
+    const ab = this.segAb;
+    if (ab === null) return;
+    this.out.push(bufferView(ab, this.segBase + this.segStart, this.segEnd - this.segStart));
+    this.segAb = null;
   }
 
   private scheduleFlush(): void {
