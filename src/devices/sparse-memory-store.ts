@@ -14,8 +14,7 @@ const SLAB = 1 << SLAB_BITS;
 
 interface Leaf {
   bufs: (Buffer | null)[];
-  /** The slab holding each chunk (views are made from it: see util/buffer-view.ts). */
-  abs: (ArrayBuffer | null)[];
+  /** Each slab's memory, chunk k of it at k * chunkSize (views are made from it: see util/buffer-view.ts). */
   slabs: (ArrayBuffer | null)[];
   /** Chunks in use per slab: at 0 the slab goes. */
   live: Int32Array;
@@ -66,8 +65,10 @@ export class SparseMemoryStore extends ChunkedStore {
 
   protected override view(idx: number, within: number, n: number): Buffer {
     const leaf = this.leafOf(idx);
-    const ab = leaf === null ? null : leaf.abs[idx & (LEAF - 1)]!;
-    return ab !== null ? bufferView(ab, (idx & (SLAB - 1)) * this.chunkSize + within, n) : bufferView(this.zeroAb, this.zeroBase + within, n);
+    const slot = idx & (LEAF - 1);
+    // A slab can outlive a dropped chunk of it (stale bytes): the chunk's own slot says if it is there.
+    if (leaf === null || leaf.bufs[slot] === null) return bufferView(this.zeroAb, this.zeroBase + within, n);
+    return bufferView(leaf.slabs[slot >>> SLAB_BITS]!, (slot & (SLAB - 1)) * this.chunkSize + within, n);
   }
 
   protected canWrite(first: number, last: number): boolean {
@@ -84,7 +85,6 @@ export class SparseMemoryStore extends ChunkedStore {
     if (leaf === null) {
       leaf = {
         bufs: new Array<Buffer | null>(LEAF).fill(null),
-        abs: new Array<ArrayBuffer | null>(LEAF).fill(null),
         slabs: new Array<ArrayBuffer | null>(LEAF / SLAB).fill(null),
         live: new Int32Array(LEAF / SLAB),
         stale: new Uint8Array(LEAF),
@@ -107,7 +107,6 @@ export class SparseMemoryStore extends ChunkedStore {
       }
       this.budget.charge(this.chunkSize); // canWrite() checked it fits
       leaf.bufs[slot] = chunk;
-      leaf.abs[slot] = ab;
       leaf.live[s]!++;
       this.count++;
     }
@@ -121,7 +120,6 @@ export class SparseMemoryStore extends ChunkedStore {
     const slot = idx & (LEAF - 1);
     if (leaf === null || leaf.bufs[slot] === null) return;
     leaf.bufs[slot] = null;
-    leaf.abs[slot] = null;
     const s = slot >>> SLAB_BITS;
     if (--leaf.live[s]! === 0) {
       leaf.slabs[s] = null;
