@@ -112,3 +112,49 @@ export function crc32cList(parts: readonly Uint8Array[]): number {
   for (const p of parts) c = crc32c(p, c);
   return c >>> 0;
 }
+
+/** Bytes of a unit whose CRC crc32cJoin4k appends. */
+export const JOIN_UNIT = 4096;
+
+// Appending B to A: crc(A || B) = Z(crc(A)) ^ crc(B), where Z is what |B| zero bytes do to a register
+// started at crc(A) (the ~0 start and final inversion cancel out). Z is linear: four tables of what
+// it makes of each byte of the register, built from its 32 single-bit images.
+const Z4K = new Int32Array(4 * 256);
+{
+  const bit = new Int32Array(32);
+  for (let j = 0; j < 32; j++) {
+    let c = 1 << j;
+    for (let k = 0; k < JOIN_UNIT; k++) c = T[c & 0xff]! ^ (c >>> 8);
+    bit[j] = c;
+  }
+  for (let b = 0; b < 4; b++) {
+    for (let v = 0; v < 256; v++) {
+      let c = 0;
+      for (let j = 0; j < 8; j++) if ((v >>> j) & 1) c ^= bit[b * 8 + j]!;
+      Z4K[b * 256 + v] = c;
+    }
+  }
+}
+
+/** CRC32C of A followed by B from their CRCs, B being 4096 bytes (data digests from per-block digests). */
+export function crc32cJoin4k(crcA: number, crcB: number): number {
+  return (Z4K[crcA & 0xff]! ^ Z4K[256 | ((crcA >>> 8) & 0xff)]! ^ Z4K[512 | ((crcA >>> 16) & 0xff)]! ^ Z4K[768 | (crcA >>> 24)]! ^ crcB) >>> 0;
+}
+
+/**
+ * CRC32C of `data`, whole 4 KiB blocks whose CRCs `table` keeps from `first` on, each as CRC + 1
+ * (0 where not known: summed now and kept). A store keeps such a table for its memory, a block's
+ * entry cleared when its bytes change: a block read again needs no pass over its bytes.
+ */
+export function crc32cBlocks(table: Float64Array, first: number, data: Buffer): number {
+  let c = 0;
+  for (let at = 0, b = first; at < data.length; at += JOIN_UNIT, b++) {
+    let e = table[b]!;
+    if (e === 0) {
+      e = crc32cRange(data, at, at + JOIN_UNIT) + 1;
+      table[b] = e;
+    }
+    c = at === 0 ? e - 1 : crc32cJoin4k(c, e - 1);
+  }
+  return c;
+}

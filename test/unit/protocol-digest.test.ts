@@ -147,6 +147,43 @@ describe('crc32cHeader24 (24-byte PDU headers, table per byte position)', () => 
   });
 });
 
+describe('crc32cJoin4k (a digest from the digests of its 4 KiB blocks)', () => {
+  it('gives the CRC32C of A followed by a 4 KiB B from their CRCs, for every bit of the first CRC', async () => {
+    const { crc32cJoin4k } = await loadDigest('node-rs');
+    for (const lenA of [0, 1, 24, 4096, 8192 + 5]) {
+      const a = randomBytes(lenA);
+      const b = randomBytes(4096);
+      expect(crc32cJoin4k(refCrc32c(a), refCrc32c(b))).toBe(refCrc32c(Buffer.concat([a, b])));
+    }
+    // Every byte of A's CRC goes through its own table: a lone bit in each of the 32 places of an
+    // all-zero 4-byte A (whose CRC then has bits everywhere) and of random ones.
+    const b = Buffer.alloc(4096);
+    for (let bit = 0; bit < 32; bit++) {
+      const a = Buffer.alloc(4);
+      a[bit >> 3] = 1 << (bit & 7);
+      expect(crc32cJoin4k(refCrc32c(a), refCrc32c(b))).toBe(refCrc32c(Buffer.concat([a, b])));
+    }
+    const blocks = [randomBytes(4096), Buffer.alloc(4096), randomBytes(4096)];
+    let c = refCrc32c(blocks[0]!);
+    for (const blk of blocks.slice(1)) c = crc32cJoin4k(c, refCrc32c(blk));
+    expect(c).toBe(refCrc32c(Buffer.concat(blocks)));
+  });
+});
+
+describe('crc32cBlocks (a digest from kept block digests)', () => {
+  it('sums blocks not known and keeps their CRC + 1, and takes known ones from the table', async () => {
+    const { crc32cBlocks } = await loadDigest('auto');
+    const data = randomBytes(3 * 4096);
+    const t = new Float64Array(8);
+    expect(crc32cBlocks(t, 2, data)).toBe(refCrc32c(data));
+    expect([...t]).toEqual([0, 0, ...[0, 1, 2].map((i) => refCrc32c(data.subarray(i * 4096, (i + 1) * 4096)) + 1), 0, 0, 0]);
+    expect(crc32cBlocks(t, 3, data.subarray(4096, 8192))).toBe(refCrc32c(data.subarray(4096, 8192)));
+    // A known block is not summed again: what the table says is what it gets.
+    t[3] = 0x12345678 + 1;
+    expect(crc32cBlocks(t, 3, data.subarray(4096, 8192))).toBe(0x12345678);
+  });
+});
+
 describe('the addon refuses what it cannot read', () => {
   it.runIf(process.arch === 'x64')('range and offset outside the buffer: RangeError, no read or write past the end', async () => {
     const d = await loadDigest('auto');
