@@ -132,7 +132,7 @@ function rw(ns: Namespace, req: NvmeRequest, slba: number, nlb: number): number 
   switch (req.opcode) {
     case NvmOpcode.Read:
       if (req.dataLength !== bytes) return Status.DataSglLengthInvalid;
-      dev.readv(offset, bytes, req.c2h);
+      dev.readv(offset, bytes, req.c2h, req);
       req.c2hLength = bytes;
       ns.stats.readCommands++;
       ns.stats.bytesRead += bytes;

@@ -4,7 +4,7 @@
 /** Returned by a handler that will call `complete()` later (device latency, AER). */
 export const ASYNC = -1;
 
-export interface NvmeRequest {
+export interface NvmeRequest extends BlockDigests {
   /** The 64-byte SQE (owned by the request; valid until completion). */
   readonly sqe: Buffer;
   readonly qid: number;
@@ -25,6 +25,17 @@ export interface NvmeRequest {
   c2hLength: number;
   /** Complete an ASYNC command with a status (status.ts form). */
   complete(status: number): void;
+}
+
+/**
+ * Where a device read's data digest can come from without summing its bytes: the device keeps the
+ * CRCs of 4 KiB blocks it was asked for (crc32cBlocks in protocol/digest.ts).
+ */
+export interface BlockDigests {
+  /** The digests of the memory c2h's one view shows (from BlockDevice.readv), or null. */
+  c2hDigests: Float64Array | null;
+  /** The view's first block in c2hDigests. */
+  c2hBlock: number;
 }
 
 /** Queue as the controller sees it: something it can close and account against. */

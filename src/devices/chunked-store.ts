@@ -1,6 +1,7 @@
 // What the memory store and the file store share: a namespace's bytes in fixed-size chunks, the
 // walk of a byte range over them, reads as views (no copy), all-or-nothing writes, zeroing that
 // drops whole chunks. Subclasses say where a chunk comes from and what happens when it changes.
+import type { BlockDigests } from '../controller/request.js';
 import { UNLIMITED, type MemoryBudget } from './memory-budget.js';
 
 export const DEFAULT_CHUNK_SIZE = 256 * 1024;
@@ -24,15 +25,19 @@ export abstract class ChunkedStore {
   protected abstract writeChunk(idx: number): Buffer | null;
   /** Can every chunk of [offset, offset + length) be written? (Checked before any byte moves.) */
   protected abstract canWrite(first: number, last: number): boolean;
-  /** A chunk was changed by a write or a partial zero. */
-  protected abstract changed(idx: number): void;
+  /** Bytes [within, within + n) of a chunk were changed by a write. */
+  protected abstract changed(idx: number, within: number, n: number): void;
   /** A whole chunk now reads as zeroes. */
   protected abstract dropChunk(idx: number): void;
   /** Part of a chunk now reads as zeroes. */
   protected abstract zeroPart(idx: number, within: number, n: number): void;
 
-  /** Append views covering [offset, offset+length) to `out`; the views alias the store. */
-  readv(offset: number, length: number, out: Buffer[]): void {
+  /**
+   * Append views covering [offset, offset+length) to `out`; the views alias the store. `digests`
+   * gets the block digests of what was read where the store keeps them (the memory store), else null.
+   */
+  readv(offset: number, length: number, out: Buffer[], digests?: BlockDigests): void {
+    if (digests !== undefined) digests.c2hDigests = null;
     const cs = this.chunkSize;
     while (length > 0) {
       const idx = Math.floor(offset / cs);
@@ -73,7 +78,7 @@ export abstract class ChunkedStore {
       const within = offset - idx * cs;
       const n = Math.min(length, cs - within);
       this.writeChunk(idx)!.set(srcOff === 0 && n === src.length ? src : src.subarray(srcOff, srcOff + n), within);
-      this.changed(idx);
+      this.changed(idx, within, n);
       offset += n;
       srcOff += n;
       length -= n;

@@ -2,6 +2,7 @@
 // `kv`): the bytes, on the network thread, in sparse memory or, with `device.path`, in a file behind
 // a memory cache. When and how a command completes is the namespace's DeviceModel's business, on a
 // device engine worker.
+import type { BlockDigests } from '../controller/request.js';
 import type { BlockDevice } from './block-device.js';
 import { FileStore } from './file-store.js';
 import type { MemoryBudget } from './memory-budget.js';
@@ -50,8 +51,8 @@ export class NvmDevice implements BlockDevice {
     return Math.min(this.store.allocatedBytes, this.capacityBytes);
   }
 
-  readv(offset: number, length: number, out: Buffer[]): void {
-    this.store.readv(offset, length, out);
+  readv(offset: number, length: number, out: Buffer[], digests?: BlockDigests): void {
+    this.store.readv(offset, length, out, digests);
   }
   write(offset: number, src: Uint8Array, srcOff?: number, length?: number): boolean {
     return this.store.write(offset, src, srcOff, length);

@@ -12,7 +12,7 @@ import type { PortRuntime, Target, TransportCounters } from '../controller/targe
 import type { LatencyHistogram } from '../metrics/latency-histogram.js';
 import { getU16, getU32, putU32 } from '../protocol/bytes.js';
 import { AdminOpcode, DataDirection, FabricsType, NvmOpcode, PduFlag, PduHlen, PduType, SglId, TermFes } from '../protocol/constants.js';
-import { crc32c, crc32cInto, crc32cList, crc32cRange, prefetch } from '../protocol/digest.js';
+import { crc32c, crc32cBlocks, crc32cInto, crc32cList, crc32cRange, prefetch } from '../protocol/digest.js';
 import {
   CH_SIZE,
   DIGEST_SIZE,
@@ -114,12 +114,16 @@ export class TcpQueue implements ConnectableQueue {
   private rxNow = 0;
   private flushScheduled = false;
   private readonly flushFn = (): void => this.flush();
-  // Data digests, summed at flush over the views the flush sends (so a digest is always of the
-  // bytes sent, even if a later command of the batch changed the store), a single view's block
-  // prefetched when the read completed so that it is in the cache by then: the view (or a
-  // multi-part read's views), the arena buffer and offset the digest goes to. Slots are reused
-  // (ddN counts them), so a batch allocates nothing (but a copy of a multi-part read's list).
+  // Data digests, taken at flush of the views the flush sends (so a digest is always of the bytes
+  // sent, even if a later command of the batch changed the store): a memory read's single view from
+  // the digests its store keeps of its 4 KiB blocks (those not known summed and kept), other data
+  // summed; a block to be summed is prefetched when its read completes, to be in the cache by then.
+  // Per digest: the view (or a multi-part read's views), its block digests and first block, the
+  // arena buffer and offset the digest goes to. Slots are reused (ddN counts them), so a batch
+  // allocates nothing (but a copy of a multi-part read's list).
   private readonly ddView: (Buffer | Buffer[] | null)[] = [];
+  private readonly ddTab: (Float64Array | null)[] = [];
+  private readonly ddBlock: number[] = [];
   private readonly ddBuf: (Buffer | null)[] = [];
   private readonly ddOff: number[] = [];
   private ddN = 0;
@@ -625,11 +629,17 @@ export class TcpQueue implements ConnectableQueue {
       const d = this.header(DIGEST_SIZE);
       const n = this.ddN++;
       if (parts.length === 1) {
+        const t = req.c2hDigests;
         // A random block comes from DRAM: its lines load while the rest of the batch runs, and
         // the CRC at flush finds them in the cache.
-        prefetch(parts[0]!);
+        if (t === null || t[req.c2hBlock] === 0) prefetch(parts[0]!);
         this.ddView[n] = parts[0]!;
-      } else this.ddView[n] = parts.slice(); // req.c2h is reused once the request is released
+        this.ddTab[n] = t;
+        this.ddBlock[n] = req.c2hBlock;
+      } else {
+        this.ddView[n] = parts.slice(); // req.c2h is reused once the request is released
+        this.ddTab[n] = null;
+      }
       this.ddBuf[n] = arena.buf;
       this.ddOff[n] = d;
     }
@@ -700,11 +710,14 @@ export class TcpQueue implements ConnectableQueue {
     for (let i = 0; i < this.ddN; i++) {
       const x = dv[i]!;
       const b = this.ddBuf[i]!;
-      if (Array.isArray(x)) putU32(b, this.ddOff[i]!, crc32cList(x));
+      const t = this.ddTab[i]!;
+      if (t !== null) putU32(b, this.ddOff[i]!, crc32cBlocks(t, this.ddBlock[i]!, x as Buffer));
+      else if (Array.isArray(x)) putU32(b, this.ddOff[i]!, crc32cList(x));
       else crc32cInto(x, b, this.ddOff[i]!);
-      // Neither the views of namespace memory nor the arena buffer are kept past their send (an
-      // idle queue would hold a spent 64 KiB arena buffer).
+      // Neither the views of namespace memory, their digests, nor the arena buffer are kept past
+      // their send (an idle queue would hold a spent 64 KiB arena buffer).
       dv[i] = null;
+      this.ddTab[i] = null;
       this.ddBuf[i] = null;
     }
     this.ddN = 0;

@@ -27,6 +27,8 @@ export class TcpRequest implements NvmeRequest {
   result1 = 0;
   readonly c2h: Buffer[] = [];
   c2hLength = 0;
+  c2hDigests: Float64Array | null = null;
+  c2hBlock = 0;
   state: number = ReqState.Free;
   /** Bytes of H2C data received so far. */
   received = 0;
@@ -57,6 +59,7 @@ export class TcpRequest implements NvmeRequest {
     this.result1 = 0;
     this.c2h.length = 0;
     this.c2hLength = 0;
+    this.c2hDigests = null;
     this.received = 0;
     this.digestError = false;
     this.earlyStatus = 0;

@@ -104,6 +104,23 @@ describe('initiator <-> target', () => {
         const again = await Promise.all(blocks.map((blk, i) => h.read(1, 100 + 4 * i, blk.length / 4096)));
         again.forEach((g, i) => expect(g.equals(blocks[i]!), `round ${round} read ${i}`).toBe(true));
       }
+      // Reads racing writes of the same blocks (on one queue they arrive in one chunk and run in
+      // one tick; the two queues are not ordered): each read returns the old or the new bytes, with
+      // the digest of what it returned (the target knows the digests of blocks read before: a
+      // write must not leave one stale).
+      let cur = blocks.slice(0, 16).map((blk) => blk.subarray(0, 4096));
+      for (let round = 0; round < 8; round++) {
+        const next = cur.map((_, i) => pattern(4096, 1000 + round * 16 + i));
+        const ops = cur.flatMap((_, i) => [h.read(1, 100 + 4 * i, 1), h.write(1, 100 + 4 * i, next[i]!), h.read(1, 100 + 4 * i, 1)]);
+        const res = await Promise.all(ops);
+        cur.forEach((old, i) => {
+          const before = res[3 * i] as Buffer;
+          const after = res[3 * i + 2] as Buffer;
+          expect(before.equals(old) || before.equals(next[i]!), `round ${round} block ${i}`).toBe(true);
+          expect(after.equals(old) || after.equals(next[i]!), `round ${round} block ${i}`).toBe(true);
+        });
+        cur = next;
+      }
     });
   });
 

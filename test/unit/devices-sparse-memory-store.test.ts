@@ -1,6 +1,7 @@
 // SparseMemoryStore: memory only for written chunks, reads as views, zero() releasing chunks.
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CHUNK_SIZE, SparseMemoryStore } from '../../src/devices/sparse-memory-store.js';
+import { crc32c, crc32cBlocks } from '../../src/protocol/digest.js';
 
 const TiB = 2 ** 40;
 const fill = (n: number, seed: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff));
@@ -191,5 +192,100 @@ describe('SparseMemoryStore', () => {
 
   it('rejects a chunk size that is not a power of two', () => {
     expect(() => new SparseMemoryStore(1 << 20, 3000)).toThrow(/power of two/);
+  });
+});
+
+// Data digests come from the per-4 KiB-block CRCs the store keeps; each test has digests taken
+// (so the blocks' CRCs are kept), changes bytes in a way the store must notice, then takes them again.
+describe('SparseMemoryStore data digests', () => {
+  const K4 = 4096;
+  interface Read {
+    view: Buffer;
+    table: Float64Array | null;
+    block: number;
+  }
+  /** A read as the I/O path makes it: its views and, for one view of whole blocks, their digests. */
+  const readOf = (s: SparseMemoryStore, offset: number, length: number): Read[] => {
+    const parts: Buffer[] = [];
+    const d = { c2hDigests: null as Float64Array | null, c2hBlock: -1 };
+    s.readv(offset, length, parts, d);
+    if (parts.length !== 1) expect(d.c2hDigests).toBeNull();
+    return parts.map((view) => ({ view, table: d.c2hDigests, block: d.c2hBlock }));
+  };
+  /** The digest the transport sends for a read. */
+  const digestOf = (r: Read): number => (r.table === null ? crc32c(r.view) : crc32cBlocks(r.table, r.block, r.view));
+  /** Digests of a read of [offset, +length), each checked against the bytes its view shows; whether they came from a table. */
+  const digests = (s: SparseMemoryStore, offset: number, length: number): boolean[] =>
+    readOf(s, offset, length).map((r) => {
+      expect(digestOf(r)).toBe(crc32c(r.view));
+      return r.table !== null;
+    });
+
+  it('a read of one block, of many, unaligned, and across chunks has the CRC32C of its bytes', () => {
+    const s = new SparseMemoryStore(64 << 20);
+    s.write(0, fill(3 * DEFAULT_CHUNK_SIZE, 1));
+    expect(digests(s, 0, K4)).toEqual([true]);
+    expect(digests(s, 8 * K4, 32 * K4)).toEqual([true]); // its blocks' CRCs joined
+    expect(digests(s, 8 * K4, 32 * K4)).toEqual([true]); // ... now all known
+    expect(digests(s, 100, 5000)).toEqual([false]); // not whole blocks: summed
+    expect(digests(s, DEFAULT_CHUNK_SIZE - 2 * K4, 4 * K4)).toEqual([false, false]); // two views
+    expect(digests(s, 40 << 20, 4 * K4)).toEqual([false]); // never written
+    const known = readOf(s, 8 * K4, K4)[0]!;
+    expect(known.table![known.block]).toBe(crc32c(known.view) + 1);
+  });
+
+  it('follows writes, partial zeroes and whole-chunk zeroes of blocks whose CRC it knew', () => {
+    const s = new SparseMemoryStore(64 << 20);
+    const span = 2 * DEFAULT_CHUNK_SIZE;
+    s.write(0, fill(span, 1));
+    digests(s, 0, DEFAULT_CHUNK_SIZE);
+    digests(s, DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_SIZE);
+    s.write(5 * K4 + 10, fill(20, 2)); // inside one block
+    s.write(9 * K4 - 10, fill(20, 3)); // across two
+    s.write(DEFAULT_CHUNK_SIZE + 7 * K4, fill(K4, 4)); // a whole block of the second chunk
+    digests(s, 0, DEFAULT_CHUNK_SIZE);
+    digests(s, DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_SIZE);
+    s.zero(3 * K4 + 1, 2); // partial zero
+    digests(s, 0, DEFAULT_CHUNK_SIZE);
+    s.zero(DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_SIZE); // the second chunk dropped (its slab lives on)
+    expect(digests(s, DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_SIZE)).toEqual([false]);
+    s.write(DEFAULT_CHUNK_SIZE + K4, fill(K4, 5)); // taken again: reads zeroes but that block
+    expect(digests(s, DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_SIZE)).toEqual([true]);
+    expect(s.read(DEFAULT_CHUNK_SIZE, K4).equals(Buffer.alloc(K4))).toBe(true);
+  });
+
+  it('a read made before its chunk was dropped keeps the digests of the bytes it shows', () => {
+    const s = new SparseMemoryStore(64 << 20);
+    s.write(0, fill(2 * K4, 1));
+    const old = readOf(s, 0, 2 * K4)[0]!;
+    const oldCrc = crc32c(Buffer.from(old.view));
+    expect(digestOf(old)).toBe(oldCrc);
+    s.zero(0, DEFAULT_CHUNK_SIZE); // the slab's only chunk: the slab goes
+    s.write(0, fill(K4, 2)); // a new slab, its second block zeroes
+    expect(digestOf(old)).toBe(oldCrc);
+    digests(s, 0, 2 * K4);
+    // The same in a slab that lives on: the old read shows the bytes of the chunk reused.
+    s.write(DEFAULT_CHUNK_SIZE, fill(K4, 3));
+    const old2 = readOf(s, 0, K4)[0]!;
+    digestOf(old2);
+    s.zero(0, DEFAULT_CHUNK_SIZE);
+    s.write(K4, fill(K4, 4)); // chunk 0 again: zeroed, then its second block written
+    expect(digestOf(old2)).toBe(crc32c(Buffer.alloc(K4)));
+    digests(s, 0, 2 * K4);
+  });
+
+  it('keeps digests apart past 2^32 chunks; chunks smaller than a block keep none', () => {
+    const PiB4 = 2 ** 52;
+    const big = new SparseMemoryStore(PiB4);
+    big.write(PiB4 - K4, fill(K4, 1));
+    big.write(PiB4 / 2, fill(K4, 2));
+    expect(digests(big, PiB4 - K4, K4)).toEqual([true]);
+    expect(digests(big, PiB4 / 2, K4)).toEqual([true]);
+    big.write(PiB4 - K4, fill(K4, 3));
+    digests(big, PiB4 - K4, K4);
+    digests(big, PiB4 / 2, K4);
+    const small = new SparseMemoryStore(1 << 20, 1024);
+    small.write(0, fill(3 * K4, 5));
+    expect(digests(small, 0, K4)).toEqual([false, false, false, false]);
   });
 });
