@@ -195,6 +195,11 @@ s_digest() {
   echo "CTRL=$(ctrl_of "$OPEN")"
   fio_verify dg4k "$(dev_of 1)" randwrite 4k 4M --offset=160M
   fio_verify dg128k "$(dev_of 1)" write 128k 8M --offset=168M
+  # Read back again: the target now sends these blocks' digests from the CRCs it kept when it
+  # first summed them. The host checks every digest, and on a mismatch it resets the connection
+  # and retries (the read could still pass): the log must show none.
+  fio_verify dg4k "$(dev_of 1)" randwrite 4k 4M --offset=160M --verify_only
+  if dmesg | grep -i "digest error"; then exit 1; fi
   disconnect_open
 }
 
