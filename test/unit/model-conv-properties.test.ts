@@ -68,6 +68,22 @@ function build(g: Geometry): ConvModel {
 }
 
 describe('conv FTL properties', () => {
+  it('a flush with no free line leaves GC room to finish its victim (a case the property below found)', () => {
+    // 8 lines of one 4-unit one-shot page, no over-provisioning: the seventh write leaves no free
+    // line, GC's open line holding one copied unit and its victim one more. The flush used to pad
+    // GC's one-shot page too, filling GC's line: the victim could then never be finished.
+    const m = build({ channels: 1, luns_per_channel: 1, planes_per_lun: 1, unitsPerFlash: 2, flashPerOneshot: 2, blockOneshots: 1, cell_type: 'slc', over_provisioning: 0, gc_threshold_lines: 1, gc_policy: 'greedy', bufferOneshots: 1, lbaSize: 4096, units: 16 });
+    let t = 0;
+    for (const [start, len, fua] of [[0, 6, false], [5, 5, false], [7, 2, false], [0, 1, true], [3, 2, false], [10, 4, true], [10, 1, false]] as const) {
+      t = m.submit(ModelOp.Write, start, len, fua, t);
+      m.checkInvariants();
+    }
+    t = m.submit(ModelOp.Flush, 0, 0, false, t);
+    m.checkInvariants();
+    for (let i = 0; i < 64; i++) t = m.submit(ModelOp.Write, (i * 5) % 16, 1, false, t); // and GC goes on
+    m.checkInvariants();
+  });
+
   it('maps stay consistent and match the last write / trim of every unit', { timeout: 60_000 }, () => {
     let withGc = 0;
     fc.assert(

@@ -20,7 +20,7 @@
 //   programmed: channel transfer then program latency on its LUN; its buffer space frees at the
 //   end of the program. FUA programs the partial one-shot page (padding the rest) and completes
 //   when all programs holding the command's data have ended.
-// - Flush: programs partial one-shot pages, completes when the last busy LUN is idle.
+// - Flush: programs the host's partial one-shot page, completes when the last busy LUN is idle.
 // - GC: when free lines <= gc_threshold_lines, a victim line is chosen by policy (greedy: fewest
 //   valid units; cost-benefit: age x (1 - u) / 2u). It is collected incrementally, paced by host
 //   writes: each 4 KiB the host writes earns valid/invalid (of the victim, x 1.1) units of copying,
@@ -516,8 +516,10 @@ export class ConvModel implements DeviceModel {
   }
 
   private flush(now: number): number {
+    // Only host data: GC's copies still have their source until the victim is erased, and padding
+    // GC's open one-shot page would spend the room GC keeps to finish its victim without a free
+    // line (a flush with none free then left GC no line to finish in: a property test found it).
     if (this.wpFill[USER]! > 0) this.programPartial(USER, now);
-    if (this.wpFill[GC]! > 0) this.programPartial(GC, now);
     let done = now;
     for (let i = 0; i < this.lunBusy.length; i++) if (this.lunBusy[i]! > done) done = this.lunBusy[i]!;
     return done;
