@@ -89,11 +89,6 @@ export class SparseMemoryStore extends ChunkedStore {
     return this.leaves[Math.floor(idx / LEAF)] ?? null;
   }
 
-  private has(idx: number): boolean {
-    const leaf = this.leafOf(idx);
-    return leaf !== null && leaf.bufs[idx & (LEAF - 1)] !== null;
-  }
-
   protected readChunk(idx: number): Buffer | null {
     const leaf = this.leafOf(idx);
     return leaf === null ? null : leaf.bufs[idx & (LEAF - 1)]!;
@@ -110,7 +105,7 @@ export class SparseMemoryStore extends ChunkedStore {
   protected canWrite(first: number, last: number): boolean {
     if (this.budget.limit === 0) return true;
     let missing = 0;
-    for (let i = first; i <= last; i++) if (!this.has(i)) missing++;
+    for (let i = first; i <= last; i++) if (this.readChunk(i) === null) missing++;
     const need = missing * this.chunkSize;
     // File caches give memory back; data held here cannot go anywhere.
     return this.budget.used + need <= this.budget.limit || this.budget.reclaim(need);
